@@ -1,0 +1,44 @@
+"""Inputs and outputs of the activities, shared with workflow code (no I/O here).
+
+Workflows call activities by these names, so the workflow sandbox never imports the
+modules that talk to databases and mail servers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from core.customers import Customer
+
+DELIVER = "deliver"
+LOAD_CUSTOMER = "load_customer"
+
+
+class DeliverInput(BaseModel):
+    # Deterministic: workflow id + journey entry (trigger event id) + step. A retried
+    # activity, or a replayed workflow, finds the same key in the ledger.
+    idempotency_key: str
+    customer_id: str
+    template: str
+    context: dict[str, Any] = Field(default_factory=dict)
+    journey: str | None = None
+    step: str | None = None
+
+
+class DeliverResult(BaseModel):
+    message_id: str
+    status: Literal["sent", "skipped", "failed", "unknown"]
+    reason: str | None = None
+    esp_message_id: str | None = None
+    # The profile as delivery saw it: journeys get a fresh customer for free after a send.
+    customer: Customer | None = None
+
+
+class LoadCustomerInput(BaseModel):
+    customer_id: str
+
+
+class LoadCustomerResult(BaseModel):
+    customer: Customer | None = None

@@ -1,0 +1,19 @@
+"""Customer lookup for journeys (``self.customer`` and ``await self.refresh()``)."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.contracts import LOAD_CUSTOMER, LoadCustomerInput, LoadCustomerResult
+from core.customer_store import get_customer
+from core.database import Database
+
+
+class CustomerActivities:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @activity.defn(name=LOAD_CUSTOMER)
+    async def load_customer(self, input: LoadCustomerInput) -> LoadCustomerResult:
+        async with self.db.session() as session:
+            return LoadCustomerResult(customer=await get_customer(session, input.customer_id))

@@ -1,0 +1,35 @@
+"""The one interface every ESP adapter implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    message_id: str  # ours: ledger id, also carried to the ESP (header / metadata)
+    to: str
+    from_: str
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str] = field(default_factory=dict)
+    # Carried to the ESP as tags/metadata (customer_id, template, journey, step).
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class PermanentSendError(Exception):
+    """The ESP refused for good (bad address, rejected content, bad credentials): don't retry."""
+
+
+class TransientSendError(Exception):
+    """Worth retrying later (connection trouble, 4xx SMTP replies, 429, 5xx)."""
+
+
+class EmailSender(Protocol):
+    name: str
+
+    async def send(self, email: OutgoingEmail) -> str:
+        """Send one email; return the ESP's message id."""
+        ...

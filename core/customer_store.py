@@ -1,0 +1,36 @@
+"""Reading and writing customer profiles (used by the API and by activities)."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.customers import Customer, CustomerIn
+from core.tables import CustomerRow, utcnow
+
+
+def to_customer(row: CustomerRow) -> Customer:
+    return Customer(
+        id=row.id, email=row.email, timezone=row.timezone, locale=row.locale, attributes=dict(row.attributes or {})
+    )
+
+
+async def get_customer(session: AsyncSession, customer_id: str) -> Customer | None:
+    row = await session.get(CustomerRow, customer_id)
+    return to_customer(row) if row else None
+
+
+async def upsert_customer(session: AsyncSession, customer_id: str, data: CustomerIn) -> tuple[Customer, bool]:
+    """Create or replace the profile; returns it and whether it was created."""
+    now = utcnow()
+    row = await session.get(CustomerRow, customer_id)
+    created = row is None
+    if row is None:
+        row = CustomerRow(id=customer_id, created_at=now, updated_at=now)
+    row.email = str(data.email) if data.email else None
+    row.timezone = data.timezone
+    row.locale = data.locale
+    row.attributes = data.attributes
+    row.updated_at = now
+    session.add(row)
+    await session.commit()
+    return to_customer(row), created

@@ -1,0 +1,34 @@
+"""What goes in and out of a journey workflow: start input, result and the state query."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SIGNAL_EVENT = "event"
+QUERY_STATE = "state"
+
+
+class JourneyInput(BaseModel):
+    journey: str
+    customer_id: str
+
+
+class JourneyResult(BaseModel):
+    outcome: Literal["completed", "exited"]
+    exit_event_type: str | None = None
+    sent: list[str] = Field(default_factory=list)
+
+
+class JourneyState(BaseModel):
+    journey: str
+    customer_id: str
+    step: str
+    waiting_for: list[str] = Field(default_factory=list)
+    until: datetime | None = None
+    events_received: int = 0
+    busy: bool = False
+    finished: bool = False
+    sent: list[str] = Field(default_factory=list)

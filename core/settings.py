@@ -1,0 +1,89 @@
+"""All configuration, read once from the environment (prefix ``JOURNEYS_``).
+
+One Settings object for API, worker, CLI and dev stack, in the style of the FastAPI
+full-stack template: sane embedded defaults for a laptop, and a production mode that
+refuses to start on development secrets.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    home: Path = Field(default=Path(".journeys"), description="Holds all local state.")
+
+    database_url: str = Field(default="", description="Empty: SQLite file in HOME.")
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "journeys"
+    temporal_api_key: str | None = None
+    temporal_tls: bool = False
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_key: str | None = Field(default=None, description="Empty: a dev key kept in HOME.")
+
+    esp: Literal["smtp"] = "smtp"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    from_email: str = "Journeys <journeys@example.com>"
+
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    # Dev-only: serve the mail catcher's inbox at /dev/mail.
+    dev_mail: bool = False
+
+    # Outbox relay: how often it looks for events Temporal has not taken yet.
+    relay_interval_seconds: float = 1.0
+    dispatch_concurrency: int = 64
+
+    @model_validator(mode="after")
+    def _refuse_dev_defaults_in_production(self) -> "Settings":
+        if self.environment == "production":
+            if not self.api_key:
+                raise ValueError("JOURNEYS_API_KEY must be set when JOURNEYS_ENVIRONMENT=production")
+            if not self.database_url:
+                raise ValueError("JOURNEYS_DATABASE_URL must be set when JOURNEYS_ENVIRONMENT=production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'journeys.db').resolve()}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.home / "mail"
+
+    def resolved_api_key(self) -> str:
+        """The configured key, else a development key generated once and kept in HOME."""
+        if self.api_key:
+            return self.api_key
+        key_file = self.home / "api_key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.home.mkdir(parents=True, exist_ok=True)
+        key = "dev_" + secrets.token_urlsafe(24)
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

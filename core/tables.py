@@ -1,0 +1,97 @@
+"""Database tables (SQLModel). Schema changes go through core/migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC datetimes")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class CustomerRow(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: str = Field(primary_key=True, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    timezone: str = Field(default="UTC", max_length=64)
+    locale: str | None = Field(default=None, max_length=35)
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class EventRow(SQLModel, table=True):
+    """The event store. The primary key is the client's event id: a duplicate cannot land twice."""
+
+    __tablename__ = "events"
+
+    id: str = Field(primary_key=True, max_length=200)
+    type: str = Field(max_length=100)
+    customer_id: str = Field(max_length=200, index=True)
+    properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    timestamp: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    received_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class DispatchRow(SQLModel, table=True):
+    """The outbox: one row per stored event until Temporal has taken it."""
+
+    __tablename__ = "dispatches"
+    __table_args__ = (Index("ix_dispatches_pending", "dispatched_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(foreign_key="events.id", max_length=200, unique=True)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    dispatched_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    last_error: str | None = None
+
+
+class MessageRow(SQLModel, table=True):
+    """The send ledger. ``idempotency_key`` (workflow id + entry + step) guards against double sends."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_messages_idempotency_key"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    idempotency_key: str = Field(max_length=600)
+    customer_id: str = Field(max_length=200, index=True)
+    journey: str | None = Field(default=None, max_length=100)
+    step: str | None = Field(default=None, max_length=200)
+    template: str = Field(max_length=100)
+    to_email: str | None = Field(default=None, max_length=320)
+    subject: str | None = None
+    # sending -> sent | retrying | failed | skipped | unknown
+    status: str = Field(max_length=20)
+    reason: str | None = None
+    esp: str | None = Field(default=None, max_length=20)
+    esp_message_id: str | None = Field(default=None, max_length=300)
+    attempts: int = 0
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))

@@ -1,0 +1,20 @@
+"""The one way this project connects to Temporal: same data converter for API, worker and tests."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from core.settings import Settings
+
+DATA_CONVERTER = pydantic_data_converter
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=DATA_CONVERTER,
+        api_key=settings.temporal_api_key,
+        tls=settings.temporal_tls or bool(settings.temporal_api_key),
+    )

@@ -1,0 +1,225 @@
+"""The journey test kit: run journeys on Temporal's time-skipping test server.
+
+Use it in your tests with ``pytest_plugins = ["core.testing"]`` in ``conftest.py``::
+
+    async def test_reminder_after_an_hour(journey_env):
+        await journey_env.customer("c1", email="ann@example.com")
+        await journey_env.emit("cart.abandoned", customer="c1", properties={"total": 42})
+        await journey_env.advance(hours=2)
+        assert journey_env.sent_to("c1") == ["cart_reminder"]
+
+Everything is real but the clock and the mailbox: the journeys, the worker, template
+rendering, the send ledger (a fresh SQLite database per test), dispatch. Emails land in
+a capturing ESP instead of going out. ``advance`` skips time: a month takes a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.esp.base import OutgoingEmail
+from activities.esp.capture import CaptureSender
+from core import search_attributes
+from core.binaries import temporal_test_server
+from core.customer_store import upsert_customer
+from core.customers import CustomerIn
+from core.database import Database
+from core.dispatch import dispatch_event
+from core.events import Event
+from core.journey_models import QUERY_STATE, JourneyState
+from core.migrate import upgrade
+from core.settings import Settings
+from core.temporal import DATA_CONVERTER
+from workflows.engine import workflow_id
+from workflows.registry import Registry, discover
+
+SETTLE_DEADLINE = 15.0
+
+
+async def register_search_attributes(env: WorkflowEnvironment) -> None:
+    """The time-skipping server knows no custom search attributes until told."""
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in search_attributes.ALL},
+        )
+    )
+
+
+class JourneyEnv:
+    """One test's view of journeys: emit events, skip time, read what was sent."""
+
+    def __init__(self, env: WorkflowEnvironment, db: Database, registry: Registry, settings: Settings) -> None:
+        self.env = env
+        self.db = db
+        self.registry = registry
+        self.settings = settings
+        self.outbox = CaptureSender()
+        self._events_sent: dict[str, set[str]] = {}
+
+    async def customer(
+        self,
+        customer_id: str,
+        *,
+        email: str | None = None,
+        timezone: str = "UTC",
+        locale: str | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
+        """Create or replace a customer profile (email defaults to <id>@example.com)."""
+        data = CustomerIn(
+            email=email or f"{customer_id}@example.com",
+            timezone=timezone,
+            locale=locale,
+            attributes=attributes or {},
+        )
+        async with self.db.session() as session:
+            await upsert_customer(session, customer_id, data)
+
+    async def emit(
+        self,
+        type: str,
+        *,
+        customer: str,
+        properties: dict[str, Any] | None = None,
+        id: str | None = None,
+        settle: bool = True,
+    ) -> Event:
+        """Send an event the way the API does and, unless ``settle=False``, wait until the
+        journeys have taken it (pass False to send several events back to back)."""
+        event = Event(id=id or uuid.uuid4().hex, type=type, customer_id=customer, properties=properties or {})
+        route = self.registry.route(type)
+        # Count what each journey run should receive, so settle() knows when it has.
+        running = {spec.name: await self._is_running(workflow_id(spec.name, customer)) for spec in route.starts + route.signals}
+        await dispatch_event(self.env.client, self.registry, event, self.settings.temporal_task_queue)
+        for spec in route.starts + route.signals:
+            wid = workflow_id(spec.name, customer)
+            if running[spec.name]:
+                self._events_sent.setdefault(wid, set()).add(event.id)  # journeys dedupe by id
+            elif spec in route.starts:
+                self._events_sent[wid] = {event.id}  # a new run
+        if settle:
+            await self.settle()
+        return event
+
+    async def advance(
+        self, duration: timedelta | None = None, *, days: float = 0, hours: float = 0, minutes: float = 0, seconds: float = 0
+    ) -> None:
+        """Skip time forward, then wait until every journey has done what became due."""
+        duration = (duration or timedelta()) + timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        await self.env.sleep(duration)
+        await self.settle()
+
+    def emails_to(self, customer: str) -> list[OutgoingEmail]:
+        """Every email sent to the customer, in order, as the ESP received it."""
+        return [e for e in self.outbox.sent if e.metadata.get("customer_id") == customer]
+
+    def sent_to(self, customer: str) -> list[str]:
+        """Template names sent to the customer, in order."""
+        return [e.metadata["template"] for e in self.emails_to(customer)]
+
+    async def state(self, customer: str, journey: str) -> JourneyState:
+        handle = self.env.client.get_workflow_handle(workflow_id(journey, customer))
+        return await handle.query(QUERY_STATE, result_type=JourneyState)
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    async def settle(self) -> None:
+        """Wait, with a deadline, until no journey has work due: nothing in flight, every
+        event it was sent received, and no timer that has already come due."""
+        deadline = asyncio.get_running_loop().time() + SETTLE_DEADLINE
+        pending = set(self._events_sent)
+        while pending:
+            for wid in list(pending):
+                if await self._settled(wid):
+                    pending.discard(wid)
+            if not pending:
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"journeys did not settle within {SETTLE_DEADLINE}s: {sorted(pending)}")
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        """End every journey this test started, so the next test starts clean."""
+        for wid in self._events_sent:
+            try:
+                await self.env.client.get_workflow_handle(wid).terminate("test finished")
+            except RPCError:
+                pass
+
+    # ----- internals -------------------------------------------------------------------
+
+    async def _is_running(self, wid: str) -> bool:
+        try:
+            desc = await self.env.client.get_workflow_handle(wid).describe()
+        except RPCError:
+            return False
+        return desc.status == WorkflowExecutionStatus.RUNNING
+
+    async def _settled(self, wid: str) -> bool:
+        handle = self.env.client.get_workflow_handle(wid)
+        try:
+            desc = await handle.describe()
+            if desc.status != WorkflowExecutionStatus.RUNNING:
+                return True
+            state = await handle.query(QUERY_STATE, result_type=JourneyState)
+        except RPCError:
+            return False
+        if state.finished:
+            return True
+        if state.busy or state.events_received < len(self._events_sent.get(wid, ())):
+            return False
+        if state.until is not None and state.until <= await self.env.get_current_time():
+            return False  # a timer is due and not yet handled
+        return True
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER, test_server_existing_path=temporal_test_server()
+    )
+    await register_search_attributes(env)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def journey_registry() -> Registry:
+    return discover()
+
+
+@pytest_asyncio.fixture
+async def journey_env(
+    time_skipping_env: WorkflowEnvironment, journey_registry: Registry, tmp_path: Path
+) -> AsyncIterator[JourneyEnv]:
+    from worker import build_worker
+
+    database_url = f"sqlite:///{tmp_path / 'journeys.db'}"
+    upgrade(database_url)
+    db = Database(database_url)
+    settings = Settings(home=tmp_path, database_url=database_url, temporal_task_queue=f"test-{uuid.uuid4().hex[:8]}")
+    kit = JourneyEnv(time_skipping_env, db, journey_registry, settings)
+    worker = build_worker(time_skipping_env.client, settings=settings, db=db, sender=kit.outbox, registry=journey_registry)
+    async with worker:
+        try:
+            yield kit
+        finally:
+            await kit.close()
+    await db.dispose()

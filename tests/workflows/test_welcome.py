@@ -1,0 +1,62 @@
+"""The welcome journey, on the time-skipping server."""
+
+import time
+
+from core.testing import JourneyEnv
+
+
+async def test_welcome_is_sent_at_once_and_greets_by_first_name(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("ann", email="ann@example.com", attributes={"first_name": "Ann"})
+    await journey_env.emit("user.signed_up", customer="ann")
+
+    assert journey_env.sent_to("ann") == ["welcome"]
+    email = journey_env.emails_to("ann")[0]
+    assert email.to == "ann@example.com"
+    assert email.subject == "Welcome to Journeys, Ann!"
+    assert "Hi Ann," in email.text and "Hi Ann," in email.html
+
+
+async def test_greeting_falls_back_to_there_without_a_first_name(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("bob")
+    await journey_env.emit("user.signed_up", customer="bob")
+    assert journey_env.emails_to("bob")[0].subject == "Welcome to Journeys, there!"
+
+
+async def test_getting_started_follows_when_not_activated_within_two_days(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("cat")
+    started = time.monotonic()
+    await journey_env.emit("user.signed_up", customer="cat")
+    await journey_env.advance(days=1, hours=23)
+    assert journey_env.sent_to("cat") == ["welcome"]
+    await journey_env.advance(hours=2)
+    assert journey_env.sent_to("cat") == ["welcome", "getting_started"]
+    assert time.monotonic() - started < 1.0, "a 2-day wait must take well under a second"
+    assert (await journey_env.state("cat", "welcome")).finished
+
+
+async def test_activation_within_two_days_means_no_nudge(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("dan")
+    await journey_env.emit("user.signed_up", customer="dan")
+    await journey_env.advance(hours=5)
+    await journey_env.emit("user.activated", customer="dan")
+    await journey_env.advance(days=3)
+    assert journey_env.sent_to("dan") == ["welcome"]
+    assert (await journey_env.state("dan", "welcome")).finished
+
+
+async def test_activation_that_arrives_before_the_wait_begins_is_still_seen(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("eve")
+    # Both events land back to back: user.activated reaches the journey while it is still
+    # sending the welcome email, before wait_for("user.activated") has begun.
+    await journey_env.emit("user.signed_up", customer="eve", settle=False)
+    await journey_env.emit("user.activated", customer="eve", settle=False)
+    await journey_env.settle()
+    await journey_env.advance(days=3)
+    assert journey_env.sent_to("eve") == ["welcome"]
+
+
+async def test_a_duplicate_event_id_sends_nothing_twice(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("fay")
+    await journey_env.emit("user.signed_up", customer="fay", id="signup-fay")
+    await journey_env.emit("user.signed_up", customer="fay", id="signup-fay")
+    assert journey_env.sent_to("fay") == ["welcome"]

@@ -1,0 +1,86 @@
+"""The Temporal worker: every journey in workflows/journeys/ plus the activities they call.
+
+Run it with ``journeys worker`` (or ``python worker.py``). Scale out by running more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.customers import CustomerActivities
+from activities.deliver import DeliveryActivities
+from activities.esp import EmailSender, sender_from_settings
+from activities.render import TemplateRenderer
+from core.database import Database
+from core.settings import Settings, get_settings
+from workflows.registry import Registry, discover
+
+log = logging.getLogger("journeys.worker")
+
+# Modules journeys import that are deterministic and side-effect free: loaded once, shared
+# by every workflow run instead of re-imported into each sandbox (memory and start time).
+PASSTHROUGH_MODULES = ("core", "activities", "workflows.engine", "pydantic", "jinja2", "sqlalchemy", "sqlmodel")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
+def build_worker(
+    client: Client,
+    *,
+    settings: Settings,
+    db: Database,
+    sender: EmailSender,
+    registry: Registry | None = None,
+    **worker_options: Any,
+) -> Worker:
+    registry = registry or discover()
+    renderer = TemplateRenderer(settings.templates_dir)
+    delivery = DeliveryActivities(db, renderer, sender, settings.from_email)
+    customers = CustomerActivities(db)
+    activities: Sequence[Any] = [delivery.deliver, customers.load_customer]
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=registry.workflow_classes,
+        activities=activities,
+        workflow_runner=workflow_runner(),
+        **worker_options,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    from core.temporal import connect
+
+    registry = discover()
+    sender = sender_from_settings(settings)
+    db = Database(settings.resolved_database_url)
+    client = await connect(settings)
+    worker = build_worker(client, settings=settings, db=db, sender=sender, registry=registry)
+    log.info(
+        "worker polling %s on %s (namespace %s); journeys: %s; ESP: %s",
+        settings.temporal_task_queue,
+        settings.temporal_address,
+        settings.temporal_namespace,
+        ", ".join(sorted(registry.journeys)),
+        sender.name,
+    )
+    try:
+        await worker.run()
+    finally:
+        await db.dispose()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_worker(get_settings()))

@@ -1,0 +1,313 @@
+"""The journey engine: the ``Journey`` base class and the ``@journey`` decorator.
+
+A journey is a Temporal workflow, one per customer and journey, with the id
+``journey:{journey}:{customer_id}``. Every event for it arrives through one signal and
+lands in an **inbox**; ``wait_for`` consumes from the inbox, so an event that arrived
+before the wait began is never missed. An ``exit_on`` event ends the journey wherever
+it is, by cancelling the steps (timers and activities included).
+
+This module runs inside Temporal's workflow sandbox: no I/O, no wall clock, no randomness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import (
+        DELIVER,
+        LOAD_CUSTOMER,
+        DeliverInput,
+        DeliverResult,
+        LoadCustomerInput,
+        LoadCustomerResult,
+    )
+    from core import search_attributes as sa
+    from core.customers import Customer
+    from core.events import Event
+    from core.journey_models import (
+        QUERY_STATE,
+        SIGNAL_EVENT,
+        JourneyInput,
+        JourneyResult,
+        JourneyState,
+    )
+
+Reentry = Literal["after_exit"]
+
+DELIVER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=["TemplateError", "InvalidMessage"],
+)
+
+
+def workflow_id(journey_name: str, customer_id: str) -> str:
+    """Deterministic, from business keys: a second trigger finds the running journey."""
+    return f"journey:{journey_name}:{customer_id}"
+
+
+@dataclass(frozen=True)
+class JourneySpec:
+    """What a journey declares; dispatch reads it to route events (core/dispatch.py)."""
+
+    name: str
+    triggers: frozenset[str]
+    exit_on: frozenset[str]
+    listens_to: frozenset[str]  # declared extra event types that wait_for consumes
+    reentry: Reentry
+    cls: type["Journey"]
+
+    @property
+    def listened(self) -> frozenset[str]:
+        """Every event type this journey must receive once it runs."""
+        return self.exit_on | self.listens_to
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _as_set(value: str | Iterable[str]) -> frozenset[str]:
+    return frozenset([value]) if isinstance(value, str) else frozenset(value)
+
+
+def journey(
+    *,
+    trigger: str | Iterable[str],
+    exit_on: str | Iterable[str] = (),
+    listens_to: str | Iterable[str] = (),
+    reentry: Reentry = "after_exit",
+    name: str | None = None,
+) -> Callable[[type["Journey"]], type["Journey"]]:
+    """Declare a journey: the event(s) that start it, the events that end it, its name.
+
+    ``listens_to`` lists event types ``wait_for`` waits on; types passed to ``wait_for``
+    as string literals are found in the source by the registry, so most journeys need not
+    declare any.
+    """
+    triggers = _as_set(trigger)
+    if not triggers:
+        raise ValueError("a journey needs at least one trigger event type")
+    if reentry != "after_exit":
+        raise ValueError(f"reentry={reentry!r} is not supported yet; use 'after_exit'")
+
+    def wrap(cls: type[Journey]) -> type[Journey]:
+        journey_name = name or _snake_case(cls.__name__)
+        cls.spec = JourneySpec(
+            name=journey_name,
+            triggers=triggers,
+            exit_on=_as_set(exit_on),
+            listens_to=_as_set(listens_to),
+            reentry=reentry,
+            cls=cls,
+        )
+
+        # Temporal wants @workflow.run defined on the workflow class itself, so each
+        # journey gets its own small run method that calls the engine.
+        async def run(self, input: JourneyInput) -> JourneyResult:  # type: ignore[no-untyped-def]
+            return await self._run(input)
+
+        run.__name__ = "run"
+        run.__qualname__ = f"{cls.__name__}.run"
+        run.__module__ = cls.__module__
+        # Real classes, not strings: the SDK reads them to decode the input.
+        run.__annotations__ = {"input": JourneyInput, "return": JourneyResult}
+        setattr(cls, "run", workflow.run(run))
+        return workflow.defn(name=journey_name)(cls)
+
+    return wrap
+
+
+class Journey:
+    """Base class of every journey. Subclasses implement ``steps``."""
+
+    spec: ClassVar[JourneySpec]
+
+    def __init__(self) -> None:
+        self._inbox: list[Event] = []
+        self._seen_ids: set[str] = set()
+        self._events_received = 0
+        self._trigger: Event | None = None
+        self._exit_event: Event | None = None
+        self._customer_id = ""
+        self._customer: Customer | None = None
+        self._step = "waiting for trigger"
+        self._waiting_for: list[str] = []
+        self._until: datetime | None = None
+        self._busy = 0
+        self._finished = False
+        self._send_counts: dict[str, int] = {}
+        self._sent: list[str] = []
+
+    # ----- what journey code uses ---------------------------------------------------------
+
+    async def steps(self, event: Event) -> None:
+        raise NotImplementedError("a journey implements `async def steps(self, event)`")
+
+    @property
+    def customer(self) -> Customer:
+        """The customer's profile, as of journey start or the latest send/refresh."""
+        return self._customer or Customer(id=self._customer_id)
+
+    def now(self) -> datetime:
+        """Workflow time: deterministic, and skipped ahead in tests."""
+        return workflow.now()
+
+    async def refresh(self) -> Customer:
+        """Reload the customer's profile, e.g. before branching on an attribute."""
+        self._busy += 1
+        try:
+            result = await workflow.execute_local_activity(
+                LOAD_CUSTOMER,
+                LoadCustomerInput(customer_id=self._customer_id),
+                result_type=LoadCustomerResult,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+        finally:
+            self._busy -= 1
+        self._customer = result.customer
+        return self.customer
+
+    async def wait_for(self, event_type: str, *, timeout: timedelta | None = None) -> Event | None:
+        """The first ``event_type`` event from the inbox (earlier arrivals count); None on timeout."""
+        if self._peek({event_type}) is None:
+            self._set_step(f"wait:{event_type}", waiting_for=[event_type], timeout=timeout)
+            try:
+                await workflow.wait_condition(lambda: self._peek({event_type}) is not None, timeout=timeout)
+            except asyncio.TimeoutError:
+                return None
+        return self._take({event_type})
+
+    async def sleep(self, duration: timedelta) -> None:
+        self._set_step(f"sleep:{_human(duration)}", timeout=duration)
+        await workflow.sleep(duration)
+
+    async def send(self, template: str, *, context: dict[str, Any] | None = None) -> DeliverResult:
+        """Render ``template`` for this customer and send it, exactly once per journey step."""
+        count = self._send_counts[template] = self._send_counts.get(template, 0) + 1
+        step = f"send:{template}" if count == 1 else f"send:{template}#{count}"
+        self._set_step(step)
+        assert self._trigger is not None
+        key = f"{workflow.info().workflow_id}/{self._trigger.id}/{step}"
+        self._busy += 1
+        try:
+            result = await workflow.execute_activity(
+                DELIVER,
+                DeliverInput(
+                    idempotency_key=key,
+                    customer_id=self._customer_id,
+                    template=template,
+                    context=context or {},
+                    journey=self.spec.name,
+                    step=step,
+                ),
+                result_type=DeliverResult,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=DELIVER_RETRY,
+                summary=f"send {template}",
+            )
+        finally:
+            self._busy -= 1
+        if result.customer is not None:
+            self._customer = result.customer
+        if result.status == "sent":
+            self._sent.append(template)
+        return result
+
+    # ----- signals and queries --------------------------------------------------------------
+
+    @workflow.signal(name=SIGNAL_EVENT)
+    def _receive(self, event: Event) -> None:
+        # Dispatch may deliver an event more than once (relay retries): dedupe by id.
+        if event.id in self._seen_ids:
+            return
+        self._seen_ids.add(event.id)
+        self._events_received += 1
+        if self._trigger is not None and event.type in self.spec.exit_on:
+            if self._exit_event is None:
+                self._exit_event = event
+            return
+        self._inbox.append(event)
+
+    @workflow.query(name=QUERY_STATE)
+    def _state(self) -> JourneyState:
+        return JourneyState(
+            journey=self.spec.name,
+            customer_id=self._customer_id,
+            step=self._step,
+            waiting_for=self._waiting_for,
+            until=self._until,
+            events_received=self._events_received,
+            busy=self._busy > 0,
+            finished=self._finished,
+            sent=self._sent,
+        )
+
+    # ----- the engine -----------------------------------------------------------------------
+
+    async def _run(self, input: JourneyInput) -> JourneyResult:
+        self._customer_id = input.customer_id
+        await workflow.wait_condition(lambda: self._peek(self.spec.triggers) is not None)
+        trigger = self._take(self.spec.triggers)
+        assert trigger is not None
+        self._trigger = trigger
+        workflow.logger.info("journey %s entered by %s (%s)", self.spec.name, trigger.type, trigger.id)
+        await self.refresh()
+
+        steps = asyncio.create_task(self.steps(trigger))
+        await workflow.wait_condition(lambda: steps.done() or self._exit_event is not None)
+        if not steps.done():
+            exit_event = self._exit_event
+            assert exit_event is not None
+            steps.cancel()
+            try:
+                await steps
+            except asyncio.CancelledError:
+                pass
+            self._finish(f"exited on {exit_event.type}")
+            workflow.logger.info("journey %s exited on %s", self.spec.name, exit_event.type)
+            return JourneyResult(outcome="exited", exit_event_type=exit_event.type, sent=self._sent)
+        steps.result()  # a bug in journey code surfaces here, as a failed workflow task
+        self._finish("completed")
+        return JourneyResult(outcome="completed", sent=self._sent)
+
+    def _peek(self, types: set[str] | frozenset[str]) -> Event | None:
+        return next((e for e in self._inbox if e.type in types), None)
+
+    def _take(self, types: set[str] | frozenset[str]) -> Event | None:
+        event = self._peek(types)
+        if event is not None:
+            self._inbox.remove(event)
+        return event
+
+    def _set_step(self, step: str, *, waiting_for: list[str] | None = None, timeout: timedelta | None = None) -> None:
+        self._step = step
+        self._waiting_for = waiting_for or []
+        self._until = workflow.now() + timeout if timeout is not None else None
+        workflow.upsert_search_attributes([sa.JOURNEY_STEP.value_set(step)])
+
+    def _finish(self, step: str) -> None:
+        self._finished = True
+        self._set_step(step)
+
+
+def _human(duration: timedelta) -> str:
+    seconds = int(duration.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+__all__ = ["Journey", "JourneySpec", "journey", "workflow_id", "Event", "ApplicationError"]

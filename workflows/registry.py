@@ -1,0 +1,134 @@
+"""Finds the journeys (every module in workflows/journeys/) and routes event types to them.
+
+Runs outside the sandbox, in the API (to dispatch) and the worker (to register workflows).
+It reads each journey's source once to learn which event types ``wait_for`` waits on, so
+dispatch knows which running journeys to signal without the author declaring them twice.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from workflows.engine import Journey, JourneySpec
+
+WAIT_METHODS = {"wait_for", "wait_for_any"}
+
+
+class JourneyDefinitionError(Exception):
+    """Journey code that cannot run; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """What one event type means: journeys it starts, and running journeys it must reach."""
+
+    starts: tuple[JourneySpec, ...] = ()
+    signals: tuple[JourneySpec, ...] = ()
+
+
+@dataclass
+class Registry:
+    journeys: dict[str, JourneySpec] = field(default_factory=dict)
+    # journey name -> every event type a running journey consumes (exit_on, wait_for, ...)
+    listened: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def route(self, event_type: str) -> Route:
+        starts = tuple(s for s in self.journeys.values() if event_type in s.triggers)
+        signals = tuple(
+            s for s in self.journeys.values() if event_type in self.listened[s.name] and s not in starts
+        )
+        return Route(starts=starts, signals=signals)
+
+    @property
+    def workflow_classes(self) -> list[type[Journey]]:
+        return [spec.cls for spec in self.journeys.values()]
+
+    def add(self, spec: JourneySpec) -> None:
+        where = _where(spec.cls)
+        if spec.name in self.journeys:
+            other = _where(self.journeys[spec.name].cls)
+            raise JourneyDefinitionError(f"{where}: journey name {spec.name!r} is already used at {other}")
+        if spec.cls.steps is Journey.steps:
+            raise JourneyDefinitionError(f"{where}: journey {spec.name!r} has no `async def steps(self, event)`")
+        self.journeys[spec.name] = spec
+        self.listened[spec.name] = spec.listened | _waited_types(spec)
+
+
+def discover(package: str = "workflows.journeys") -> Registry:
+    """Import every module of ``package`` and register the journeys they define."""
+    registry = Registry()
+    root = importlib.import_module(package)
+    for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package}.{info.name}")
+        for spec in _journeys_in(module):
+            registry.add(spec)
+    return registry
+
+
+def _journeys_in(module: ModuleType) -> list[JourneySpec]:
+    found = []
+    for value in vars(module).values():
+        if inspect.isclass(value) and issubclass(value, Journey) and value is not Journey:
+            if value.__module__ != module.__name__:
+                continue  # imported from elsewhere
+            if "spec" not in vars(value):
+                raise JourneyDefinitionError(
+                    f"{_where(value)}: class {value.__name__} subclasses Journey but has no "
+                    "@journey(trigger=...) decorator"
+                )
+            found.append(value.spec)
+    return found
+
+
+def _waited_types(spec: JourneySpec) -> frozenset[str]:
+    """Event types passed as string literals to wait_for/wait_for_any in the journey's source."""
+    cls = spec.cls
+    source_file = inspect.getsourcefile(cls) or "<unknown>"
+    lines, first_line = inspect.getsourcelines(cls)
+    tree = ast.parse("".join(_dedent(lines)))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if node.func.attr not in WAIT_METHODS or not node.args:
+            continue
+        literal = _string_literals(node.args[0])
+        if literal is None:
+            if not spec.listens_to:
+                line = first_line + node.lineno - 1
+                raise JourneyDefinitionError(
+                    f"{source_file}:{line}: {node.func.attr}() is given a computed event type; "
+                    f"declare the types it can take with @journey(listens_to=...)"
+                )
+            continue
+        found |= literal
+    return frozenset(found)
+
+
+def _string_literals(node: ast.expr) -> set[str] | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        values = [_string_literals(e) for e in node.elts]
+        if all(v is not None for v in values):
+            return set().union(*[v for v in values if v is not None])
+    return None
+
+
+def _dedent(lines: list[str]) -> list[str]:
+    indent = len(lines[0]) - len(lines[0].lstrip())
+    return [line[indent:] if line[:indent].isspace() else line for line in lines]
+
+
+def _where(cls: type) -> str:
+    try:
+        return f"{inspect.getsourcefile(cls)}:{inspect.getsourcelines(cls)[1]}"
+    except (OSError, TypeError):
+        return cls.__module__
