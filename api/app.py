@@ -1,0 +1,63 @@
+"""The FastAPI app: routes are thin, the work happens in core/."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from temporalio.client import Client
+
+from api.deps import require_api_key
+from api.routes import customers, dev_mail, events, health
+from api.state import AppState
+from core.database import Database
+from core.outbox import Outbox
+from core.settings import Settings, get_settings
+from core.temporal import connect
+from workflows.registry import Registry, discover
+
+log = logging.getLogger("journeys.api")
+
+
+def create_app(settings: Settings | None = None, *, temporal_client: Client | None = None) -> FastAPI:
+    """Build the app. Tests pass their own settings (and may pass a connected client)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry: Registry = discover()
+        db = Database(settings.resolved_database_url)
+        # Lazy: the API starts and accepts events even while Temporal is away.
+        client = temporal_client or await connect(settings, lazy=True)
+        outbox = Outbox(db, client, registry, settings.temporal_task_queue, settings.dispatch_concurrency)
+        app.state.journeys = AppState(
+            settings=settings, api_key=settings.resolved_api_key(), db=db, registry=registry, outbox=outbox
+        )
+        stop = asyncio.Event()
+        relay = asyncio.create_task(outbox.run_relay(settings.relay_interval_seconds, stop), name="outbox-relay")
+        log.info("API ready; journeys: %s", ", ".join(sorted(registry.journeys)))
+        try:
+            yield
+        finally:
+            stop.set()
+            await relay
+            await db.dispose()
+
+    app = FastAPI(
+        title="Journeys",
+        version="0.1.0",
+        summary="Event-driven customer journeys on Temporal",
+        description="Send events; journeys (Temporal workflows) wait, branch and send email. "
+        "Every `/v1` route needs `Authorization: Bearer <API key>`.",
+        lifespan=lifespan,
+    )
+    authed = [Depends(require_api_key)]
+    app.include_router(events.router, dependencies=authed)
+    app.include_router(customers.router, dependencies=authed)
+    app.include_router(health.router)
+    if settings.dev_mail:
+        app.include_router(dev_mail.router)
+    return app

@@ -1,0 +1,55 @@
+"""Customer profiles and their message log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response, status
+from sqlmodel import col, select
+
+from api.deps import DbDep
+from api.schemas import MessageOut
+from core.customer_store import get_customer, upsert_customer
+from core.customers import Customer, CustomerIn
+from core.events import ID_PATTERN
+from core.tables import MessageRow
+
+router = APIRouter(tags=["customers"])
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
+
+
+@router.put("/v1/customers/{customer_id}", response_model=Customer, summary="Create or replace a customer")
+async def put_customer(customer_id: CustomerId, body: CustomerIn, db: DbDep, response: Response) -> Customer:
+    async with db.session() as session:
+        customer, created = await upsert_customer(session, customer_id, body)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return customer
+
+
+@router.get("/v1/customers/{customer_id}", response_model=Customer, summary="Read a customer")
+async def read_customer(customer_id: CustomerId, db: DbDep) -> Customer:
+    async with db.session() as session:
+        customer = await get_customer(session, customer_id)
+    if customer is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
+    return customer
+
+
+@router.get(
+    "/v1/customers/{customer_id}/messages",
+    response_model=list[MessageOut],
+    summary="The customer's message log, oldest first",
+)
+async def customer_messages(customer_id: CustomerId, db: DbDep) -> list[MessageOut]:
+    async with db.session() as session:
+        rows = (
+            await session.exec(
+                select(MessageRow)
+                .where(MessageRow.customer_id == customer_id)
+                .order_by(col(MessageRow.created_at), col(MessageRow.id))
+            )
+        ).all()
+        if not rows and await get_customer(session, customer_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
+    return [MessageOut.from_row(r) for r in rows]

@@ -1,0 +1,74 @@
+"""POST /v1/events: one event or a batch; stored durably, then dispatched."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from api.deps import DbDep, OutboxDep
+from core.event_store import store_events
+from core.events import MAX_BATCH, Event, EventBatch, EventsAccepted
+
+router = APIRouter(tags=["events"])
+
+_EVENT_SCHEMA = Event.model_json_schema()
+_BODY_SCHEMA = {
+    "oneOf": [
+        _EVENT_SCHEMA,
+        {
+            "title": "EventBatch",
+            "type": "object",
+            "properties": {"events": {"type": "array", "items": _EVENT_SCHEMA, "minItems": 1, "maxItems": MAX_BATCH}},
+            "required": ["events"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
+def parse_events(body: Any) -> list[Event]:
+    """One event, or ``{"events": [...]}``; errors name the field, e.g. body.events.3.type."""
+    if not isinstance(body, dict):
+        raise RequestValidationError(
+            [{"type": "model_type", "loc": ("body",), "msg": "expected a JSON object: one event or {\"events\": [...]}", "input": body}]
+        )
+    try:
+        if "events" in body:
+            return EventBatch.model_validate(body).events
+        return [Event.model_validate(body)]
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        ) from None
+
+
+@router.post(
+    "/v1/events",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=EventsAccepted,
+    summary="Send one event or a batch of up to 1,000",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}},
+)
+async def post_events(request: Request, db: DbDep, outbox: OutboxDep, background: BackgroundTasks) -> EventsAccepted:
+    """Answers 202 once the events are stored: from then on they cannot be lost.
+
+    ``id`` is your idempotency key: an id seen before is reported in ``duplicate_ids``
+    and nothing follows from it. A batch with one invalid event stores none of it.
+    """
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {exc}", "input": None}]
+        ) from None
+    events = parse_events(body)
+    result = await store_events(db, events)
+    background.add_task(outbox.dispatch, result.accepted)
+    return EventsAccepted(
+        accepted=len(result.accepted), duplicates=len(result.duplicate_ids), duplicate_ids=result.duplicate_ids
+    )

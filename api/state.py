@@ -1,0 +1,19 @@
+"""What the API process holds for its lifetime (created in app.py's lifespan)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.database import Database
+from core.outbox import Outbox
+from core.settings import Settings
+from workflows.registry import Registry
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    api_key: str
+    db: Database
+    registry: Registry
+    outbox: Outbox

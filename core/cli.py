@@ -1,0 +1,145 @@
+"""The ``journeys`` command: run the stack, or one part of it, and operator chores."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from core.settings import get_settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    logging.getLogger("temporalio").setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: one line per connection
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from core.dev_stack import run_dev_stack
+
+    return run_dev_stack(get_settings(), ui=not args.headless)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from worker import run_worker
+
+    _logging(args.verbose)
+    asyncio.run(run_worker(get_settings()))
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    _logging(args.verbose)
+    settings = get_settings()
+    host = args.host or settings.api_host
+    port = args.port or settings.api_port
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=args.access_log)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from core.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    print(f"database is up to date: {_safe(settings.resolved_database_url)}")
+    return 0
+
+
+def cmd_mailcatcher(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from core.mail_catcher import MailCatcher
+
+    _logging(args.verbose)
+    settings = get_settings()
+    port = args.port or settings.smtp_port
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with MailCatcher(settings.mail_dir, host="127.0.0.1", port=port):
+        print(f"mail catcher on 127.0.0.1:{port}, saving to {settings.mail_dir}/", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="journeys",
+        description="Journeys: event-driven customer journeys on Temporal. "
+        "Settings come from JOURNEYS_* environment variables (see README).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    dev = sub.add_parser(
+        "dev",
+        help="run everything on this machine: Temporal dev server, worker, API, mail catcher",
+        description="Start a Temporal dev server (state in $JOURNEYS_HOME), the worker, the API on "
+        "127.0.0.1:8000 and a mail catcher on 127.0.0.1:1025. Ctrl-C stops them all; the next "
+        "run finds the state of this one.",
+    )
+    dev.add_argument("--headless", action="store_true", help="no Temporal web UI")
+    dev.set_defaults(func=cmd_dev)
+
+    worker = sub.add_parser("worker", help="run a Temporal worker for every journey")
+    worker.add_argument("-v", "--verbose", action="store_true")
+    worker.set_defaults(func=cmd_worker)
+
+    api = sub.add_parser("api", help="serve the HTTP API")
+    api.add_argument("--host", help="interface to bind (default: JOURNEYS_API_HOST, 127.0.0.1)")
+    api.add_argument("--port", type=int, help="port (default: JOURNEYS_API_PORT, 8000)")
+    api.add_argument("--access-log", action="store_true", help="log every request")
+    api.add_argument("-v", "--verbose", action="store_true")
+    api.set_defaults(func=cmd_api)
+
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    migrate.set_defaults(func=cmd_migrate)
+
+    catcher = sub.add_parser("mailcatcher", help="run the development SMTP mail catcher")
+    catcher.add_argument("--port", type=int, help="port (default: JOURNEYS_SMTP_PORT, 1025)")
+    catcher.add_argument("-v", "--verbose", action="store_true")
+    catcher.set_defaults(func=cmd_mailcatcher)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as exc:  # a clear one-line message instead of a traceback for config errors
+        from pydantic import ValidationError
+
+        if isinstance(exc, ValidationError):
+            print(f"journeys: invalid settings:\n{exc}", file=sys.stderr)
+            return 2
+        raise
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal SDK's runtime can abort at interpreter exit (sdk-python#300).
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Step 3's safety net: every stored event reaches Temporal, however long Temporal is away.
+
+The API hands fresh events to ``dispatch`` straight after commit (low latency). Each
+dispatch row is then marked done, or rescheduled with backoff. The relay loop picks up
+whatever is due: failed attempts, and events whose API process died before dispatching.
+Journeys dedupe by event id, so the rare double delivery is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from temporalio.client import Client
+
+from core.database import Database
+from core.dispatch import dispatch_event
+from core.event_store import DISPATCH_LEASE, to_event
+from core.events import Event
+from core.tables import DispatchRow, EventRow, utcnow
+from workflows.registry import Registry
+
+log = logging.getLogger("journeys.outbox")
+
+RELAY_BATCH = 200
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(60, 2 ** max(0, attempts - 1)))
+
+
+class Outbox:
+    def __init__(self, db: Database, client: Client, registry: Registry, task_queue: str, concurrency: int = 64) -> None:
+        self.db = db
+        self.client = client
+        self.registry = registry
+        self.task_queue = task_queue
+        self._limit = asyncio.Semaphore(concurrency)
+
+    async def dispatch(self, events: list[Event]) -> int:
+        """Hand events to Temporal now; returns how many got through."""
+        if not events:
+            return 0
+        outcomes = await asyncio.gather(*[self._dispatch_one(e) for e in events])
+        done = [e.id for e, error in zip(events, outcomes) if error is None]
+        failed = {e.id: error for e, error in zip(events, outcomes) if error is not None}
+        now = utcnow()
+        async with self.db.session() as session:
+            if done:
+                await session.exec(  # type: ignore[call-overload]
+                    update(DispatchRow).where(col(DispatchRow.event_id).in_(done)).values(dispatched_at=now)
+                )
+            for event_id, error in failed.items():
+                row = (await session.exec(select(DispatchRow).where(DispatchRow.event_id == event_id))).one()
+                row.attempts += 1
+                row.next_attempt_at = now + backoff(row.attempts)
+                row.last_error = error[:2000]
+                session.add(row)
+            await session.commit()
+        if failed:
+            log.warning(
+                "%d of %d events not dispatched yet (relay retries): %s",
+                len(failed),
+                len(events),
+                next(iter(failed.values())),
+            )
+        return len(done)
+
+    async def _dispatch_one(self, event: Event) -> str | None:
+        async with self._limit:
+            try:
+                await dispatch_event(self.client, self.registry, event, self.task_queue)
+            except Exception as exc:  # noqa: BLE001 - any failure means "try again later"
+                return f"{type(exc).__name__}: {exc}"
+        return None
+
+    async def relay_once(self) -> int:
+        """Dispatch what is due; returns how many events it tried."""
+        now = utcnow()
+        async with self.db.session() as session:
+            due = select(DispatchRow).where(
+                col(DispatchRow.dispatched_at).is_(None), col(DispatchRow.next_attempt_at) <= now
+            )
+            due = due.order_by(col(DispatchRow.next_attempt_at)).limit(RELAY_BATCH)
+            if not self.db.is_sqlite:
+                due = due.with_for_update(skip_locked=True)  # several API processes: no overlap
+            rows = (await session.exec(due)).all()
+            if not rows:
+                return 0
+            for row in rows:  # lease them while this process works on them
+                row.next_attempt_at = now + DISPATCH_LEASE
+                session.add(row)
+            ids = [row.event_id for row in rows]
+            events = (await session.exec(select(EventRow).where(col(EventRow.id).in_(ids)))).all()
+            await session.commit()
+        by_id = {e.id: to_event(e) for e in events}
+        batch = [by_id[i] for i in ids if i in by_id]
+        sent = await self.dispatch(batch)
+        log.info("relay: dispatched %d of %d pending events", sent, len(batch))
+        return len(batch)
+
+    async def run_relay(self, interval: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                busy = await self.relay_once()
+            except Exception:  # noqa: BLE001 - the relay must outlive a bad moment
+                log.exception("relay pass failed; trying again")
+                busy = 0
+            if busy < RELAY_BATCH:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+                except TimeoutError:
+                    pass
+
+    async def pending(self) -> int:
+        async with self.db.session() as session:
+            rows = await session.exec(select(DispatchRow.id).where(col(DispatchRow.dispatched_at).is_(None)))
+            return len(rows.all())
