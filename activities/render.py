@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, TemplateNotFound, TemplateSyntaxError, select_autoescape
+from jinja2 import ChainableUndefined, FileSystemLoader, TemplateNotFound, TemplateSyntaxError, select_autoescape
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -38,6 +38,9 @@ class TemplateRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            # Missing data (even deep: signup.plan with no signup) renders empty, as in
+            # every ESP template language, instead of failing the send.
+            undefined=ChainableUndefined,
         )
 
     def names(self) -> list[str]:

