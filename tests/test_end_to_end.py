@@ -23,7 +23,6 @@ from temporalio.testing import WorkflowEnvironment
 from activities.esp.smtp import SmtpSender
 from api.app import create_app
 from core import search_attributes
-from core.binaries import temporal_cli
 from core.database import Database
 from core.journey_models import QUERY_STATE, JourneyState
 from core.mail_catcher import CaughtMail, MailCatcher, read_mailbox
@@ -54,19 +53,6 @@ class Stack:
                 return mails
             assert time.monotonic() < end, f"expected {count} emails within {deadline}s, got {len(mails)}"
             await asyncio.sleep(0.02)
-
-
-@pytest_asyncio.fixture(scope="module")
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=DATA_CONVERTER,
-        dev_server_existing_path=temporal_cli(),
-        search_attributes=search_attributes.ALL,
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 @pytest_asyncio.fixture

@@ -1,4 +1,8 @@
-"""Dispatch through the outbox: Temporal down means delayed, never lost."""
+"""Dispatch through the outbox: Temporal down means delayed, never lost.
+
+Runs against the real dev server: a workflow that no worker picks up would freeze the
+time-skipping server's clock for the journey tests.
+"""
 
 from datetime import timedelta
 
@@ -22,7 +26,7 @@ async def _rows(db: Database) -> list[DispatchRow]:
 
 
 async def test_events_wait_in_the_outbox_while_temporal_is_away_then_reach_it(
-    db: Database, time_skipping_env: WorkflowEnvironment, journey_registry: Registry
+    db: Database, dev_server: WorkflowEnvironment, journey_registry: Registry
 ) -> None:
     customer = f"outbox-{free_port()}"
     event = Event(id=f"{customer}-1", type="user.signed_up", customer_id=customer)
@@ -41,20 +45,20 @@ async def test_events_wait_in_the_outbox_while_temporal_is_away_then_reach_it(
         row.next_attempt_at = utcnow() - timedelta(seconds=1)
         session.add(row)
         await session.commit()
-    up = Outbox(db, time_skipping_env.client, journey_registry, "outbox-test")
+    up = Outbox(db, dev_server.client, journey_registry, "outbox-test")
     assert await up.relay_once() == 1
     [row] = await _rows(db)
     assert row.dispatched_at is not None
     assert await up.pending() == 0
-    handle = time_skipping_env.client.get_workflow_handle(f"journey:welcome:{customer}")
+    handle = dev_server.client.get_workflow_handle(f"journey:welcome:{customer}")
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     await handle.terminate("test done")
 
 
 async def test_the_relay_leaves_fresh_events_to_the_api_that_stored_them(
-    db: Database, time_skipping_env: WorkflowEnvironment, journey_registry: Registry
+    db: Database, dev_server: WorkflowEnvironment, journey_registry: Registry
 ) -> None:
     await store_events(db, [Event(id="fresh", type="user.signed_up", customer_id="fresh-customer")])
-    relay = Outbox(db, time_skipping_env.client, journey_registry, "outbox-test")
+    relay = Outbox(db, dev_server.client, journey_registry, "outbox-test")
     assert await relay.relay_once() == 0
     assert await relay.pending() == 1
