@@ -32,6 +32,7 @@ class RenderedEmail:
 class TemplateRenderer:
     def __init__(self, templates_dir: Path) -> None:
         self.templates_dir = Path(templates_dir)
+        self._known: set[str] = set()
         self._env = SandboxedEnvironment(
             loader=FileSystemLoader(str(self.templates_dir)),
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -49,7 +50,11 @@ class TemplateRenderer:
         return sorted(p.name for p in self.templates_dir.iterdir() if (p / "subject.txt").is_file())
 
     def exists(self, name: str) -> bool:
-        return name in self.names()
+        # Cached, and looked up again on a miss: a template added while the worker runs
+        # is found, and the hot path does not list a directory per email.
+        if name not in self._known:
+            self._known = set(self.names())
+        return name in self._known
 
     def render(self, name: str, context: dict[str, Any]) -> RenderedEmail:
         if not name or "/" in name or name.startswith(".") or not self.exists(name):

@@ -38,12 +38,13 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         )
         stop = asyncio.Event()
         relay = asyncio.create_task(outbox.run_relay(settings.relay_interval_seconds, stop), name="outbox-relay")
+        dispatcher = asyncio.create_task(outbox.run_dispatcher(stop), name="outbox-dispatcher")
         log.info("API ready; journeys: %s", ", ".join(sorted(registry.journeys)))
         try:
             yield
         finally:
             stop.set()
-            await relay
+            await asyncio.gather(relay, dispatcher)
             await db.dispose()
 
     app = FastAPI(

@@ -7,7 +7,8 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from core.settings import get_settings
 
@@ -21,6 +22,16 @@ def _logging(verbose: bool = False) -> None:
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: one line per connection
 
 
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run, on uvloop where it is installed (it is, with uvicorn[standard])."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from core.dev_stack import run_dev_stack
 
@@ -31,7 +42,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from worker import run_worker
 
     _logging(args.verbose)
-    asyncio.run(run_worker(get_settings()))
+    _run(run_worker(get_settings()))
     return 0
 
 

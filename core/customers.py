@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
@@ -21,11 +22,8 @@ class CustomerIn(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        if value not in available_timezones():
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'Europe/Berlin')") from None
+        if not _is_time_zone(value):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'Europe/Berlin')")
         return value
 
 
@@ -37,3 +35,12 @@ class Customer(BaseModel):
     timezone: str = "UTC"
     locale: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+@lru_cache(maxsize=1024)
+def _is_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

@@ -16,26 +16,34 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from core import search_attributes as sa
+from core.customers import Customer
 from core.events import Event
 from core.journey_models import SIGNAL_EVENT, JourneyInput
 from workflows.engine import JourneySpec, workflow_id
 from workflows.registry import Registry
 
 
-async def dispatch_event(client: Client, registry: Registry, event: Event, task_queue: str) -> int:
-    """Deliver one event to every journey it concerns; returns how many journeys it reached."""
+async def dispatch_event(
+    client: Client, registry: Registry, event: Event, task_queue: str, customer: Customer | None = None
+) -> int:
+    """Deliver one event to every journey it concerns; returns how many journeys it reached.
+
+    ``customer`` (the profile, if known) goes into the start input of journeys it starts.
+    """
     route = registry.route(event.type)
     results = await asyncio.gather(
-        *[_start_or_signal(client, spec, event, task_queue) for spec in route.starts],
+        *[_start_or_signal(client, spec, event, task_queue, customer) for spec in route.starts],
         *[_signal_if_running(client, spec, event) for spec in route.signals],
     )
     return sum(results)
 
 
-async def _start_or_signal(client: Client, spec: JourneySpec, event: Event, task_queue: str) -> int:
+async def _start_or_signal(
+    client: Client, spec: JourneySpec, event: Event, task_queue: str, customer: Customer | None
+) -> int:
     await client.start_workflow(
         spec.name,
-        JourneyInput(journey=spec.name, customer_id=event.customer_id),
+        JourneyInput(journey=spec.name, customer_id=event.customer_id, customer=customer),
         id=workflow_id(spec.name, event.customer_id),
         task_queue=task_queue,
         start_signal=SIGNAL_EVENT,

@@ -6,11 +6,12 @@ Once ``store_events`` returns, the events are durable and will reach Temporal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from core.database import Database
 from core.events import Event
@@ -26,20 +27,14 @@ class StoreResult:
     duplicate_ids: list[str] = field(default_factory=list)
 
 
-async def store_events(db: Database, events: list[Event]) -> StoreResult:
-    """Store new events (and their dispatch rows); report ids seen before as duplicates."""
-    for attempt in range(3):
-        try:
-            return await _store_once(db, events)
-        except IntegrityError:
-            # A concurrent request stored one of these ids between our check and our
-            # insert; the next attempt sees it and reports it as a duplicate.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+async def store_events(
+    db: Database, events: list[Event], needs_dispatch: Callable[[Event], bool] = lambda _: True
+) -> StoreResult:
+    """Store new events; report ids seen before as duplicates.
 
-
-async def _store_once(db: Database, events: list[Event]) -> StoreResult:
+    Events for which ``needs_dispatch`` is true (some journey cares about their type)
+    get an outbox row in the same transaction.
+    """
     result = StoreResult()
     unique: dict[str, Event] = {}
     for event in events:
@@ -48,33 +43,40 @@ async def _store_once(db: Database, events: list[Event]) -> StoreResult:
         else:
             unique[event.id] = event
     now = utcnow()
+    rows: list[dict[str, Any]] = [
+        {
+            "id": e.id,
+            "type": e.type,
+            "customer_id": e.customer_id,
+            "properties": e.properties,
+            "timestamp": e.timestamp or now,
+            "received_at": now,
+        }
+        for e in unique.values()
+    ]
+    insert = sqlite.insert if db.is_sqlite else postgresql.insert
     async with db.session() as session:
-        existing: set[str] = set()
-        ids = list(unique)
-        for start in range(0, len(ids), 500):  # stay under SQL parameter limits
-            chunk = ids[start : start + 500]
-            rows = await session.exec(select(EventRow.id).where(col(EventRow.id).in_(chunk)))
-            existing.update(rows.all())
+        # One statement decides what is new, atomically, even against a concurrent
+        # request carrying the same ids: the unique key is the judge.
+        stored: set[str] = set()
+        for start in range(0, len(rows), 500):
+            statement = insert(EventRow).on_conflict_do_nothing(index_elements=["id"]).returning(EventRow.id)
+            returned = await session.exec(statement, params=rows[start : start + 500])  # type: ignore[call-overload]
+            stored.update(returned.scalars().all())
         for event_id, event in unique.items():
-            if event_id in existing:
+            if event_id not in stored:
                 result.duplicate_ids.append(event_id)
                 continue
             if event.timestamp is None:
                 event = event.model_copy(update={"timestamp": now})
-            session.add(
-                EventRow(
-                    id=event.id,
-                    type=event.type,
-                    customer_id=event.customer_id,
-                    properties=event.properties,
-                    timestamp=event.timestamp,
-                    received_at=now,
-                )
-            )
             result.accepted.append(event)
-        await session.flush()  # events before their dispatch rows (foreign key)
-        for event in result.accepted:
-            session.add(DispatchRow(event_id=event.id, next_attempt_at=now + DISPATCH_LEASE))
+        outbox = [
+            {"event_id": e.id, "next_attempt_at": now + DISPATCH_LEASE, "attempts": 0}
+            for e in result.accepted
+            if needs_dispatch(e)
+        ]
+        if outbox:
+            await session.exec(insert(DispatchRow), params=outbox)  # type: ignore[call-overload]
         await session.commit()
     return result
 

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from core.customers import Customer
+
 SIGNAL_EVENT = "event"
 QUERY_STATE = "state"
 
@@ -14,6 +16,9 @@ QUERY_STATE = "state"
 class JourneyInput(BaseModel):
     journey: str
     customer_id: str
+    # The profile as dispatch found it, so a journey starts without a lookup; None if
+    # the customer is not known yet. ``await self.refresh()`` reloads it.
+    customer: Customer | None = None
 
 
 class JourneyResult(BaseModel):

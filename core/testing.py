@@ -34,7 +34,7 @@ from activities.esp.base import OutgoingEmail
 from activities.esp.capture import CaptureSender
 from core import search_attributes
 from core.binaries import temporal_test_server
-from core.customer_store import upsert_customer
+from core.customer_store import get_customer, upsert_customer
 from core.customers import CustomerIn
 from core.database import Database
 from core.dispatch import dispatch_event
@@ -104,7 +104,9 @@ class JourneyEnv:
         route = self.registry.route(type)
         # Count what each journey run should receive, so settle() knows when it has.
         running = {spec.name: await self._is_running(workflow_id(spec.name, customer)) for spec in route.starts + route.signals}
-        await dispatch_event(self.env.client, self.registry, event, self.settings.temporal_task_queue)
+        async with self.db.session() as session:
+            profile = await get_customer(session, customer)
+        await dispatch_event(self.env.client, self.registry, event, self.settings.temporal_task_queue, profile)
         for spec in route.starts + route.signals:
             wid = workflow_id(spec.name, customer)
             if running[spec.name]:

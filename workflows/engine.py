@@ -197,7 +197,10 @@ class Journey:
         """Render ``template`` for this customer and send it, exactly once per journey step."""
         count = self._send_counts[template] = self._send_counts.get(template, 0) + 1
         step = f"send:{template}" if count == 1 else f"send:{template}#{count}"
-        self._set_step(step)
+        # JourneyStep (the search attribute) says where customers *wait*; a send in
+        # progress shows in the Temporal UI as the pending activity, retries and all.
+        # Skipping the upsert saves a visibility write per email.
+        self._set_step(step, searchable=False)
         assert self._trigger is not None
         key = f"{workflow.info().workflow_id}/{self._trigger.id}/{step}"
         self._busy += 1
@@ -263,7 +266,7 @@ class Journey:
         assert trigger is not None
         self._trigger = trigger
         workflow.logger.info("journey %s entered by %s (%s)", self.spec.name, trigger.type, trigger.id)
-        await self.refresh()
+        self._customer = input.customer
 
         steps = asyncio.create_task(self.steps(trigger))
         await workflow.wait_condition(lambda: steps.done() or self._exit_event is not None)
@@ -291,11 +294,19 @@ class Journey:
             self._inbox.remove(event)
         return event
 
-    def _set_step(self, step: str, *, waiting_for: list[str] | None = None, timeout: timedelta | None = None) -> None:
+    def _set_step(
+        self,
+        step: str,
+        *,
+        waiting_for: list[str] | None = None,
+        timeout: timedelta | None = None,
+        searchable: bool = True,
+    ) -> None:
         self._step = step
         self._waiting_for = waiting_for or []
         self._until = workflow.now() + timeout if timeout is not None else None
-        workflow.upsert_search_attributes([sa.JOURNEY_STEP.value_set(step)])
+        if searchable:
+            workflow.upsert_search_attributes([sa.JOURNEY_STEP.value_set(step)])
 
     def _finish(self, step: str) -> None:
         self._finished = True

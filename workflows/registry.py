@@ -44,6 +44,10 @@ class Registry:
         )
         return Route(starts=starts, signals=signals)
 
+    def cares_about(self, event_type: str) -> bool:
+        route = self.route(event_type)
+        return bool(route.starts or route.signals)
+
     @property
     def workflow_classes(self) -> list[type[Journey]]:
         return [spec.cls for spec in self.journeys.values()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
@@ -53,7 +53,7 @@ def parse_events(body: Any) -> list[Event]:
     summary="Send one event or a batch of up to 1,000",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}},
 )
-async def post_events(request: Request, db: DbDep, outbox: OutboxDep, background: BackgroundTasks) -> EventsAccepted:
+async def post_events(request: Request, db: DbDep, outbox: OutboxDep) -> EventsAccepted:
     """Answers 202 once the events are stored: from then on they cannot be lost.
 
     ``id`` is your idempotency key: an id seen before is reported in ``duplicate_ids``
@@ -67,8 +67,9 @@ async def post_events(request: Request, db: DbDep, outbox: OutboxDep, background
             [{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {exc}", "input": None}]
         ) from None
     events = parse_events(body)
-    result = await store_events(db, events)
-    background.add_task(outbox.dispatch, result.accepted)
+    cares = outbox.registry.cares_about
+    result = await store_events(db, events, needs_dispatch=lambda e: cares(e.type))
+    outbox.submit([e for e in result.accepted if cares(e.type)])
     return EventsAccepted(
         accepted=len(result.accepted), duplicates=len(result.duplicate_ids), duplicate_ids=result.duplicate_ids
     )
