@@ -8,6 +8,7 @@ SMTP adapter, the API served by uvicorn on a loopback port, and the mail catcher
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -158,3 +159,25 @@ async def test_an_event_for_a_customer_not_yet_known_starts_the_journey(stack: S
         return (await handle.query(QUERY_STATE, result_type=JourneyState)).step == "sleep:1h"
 
     await wait_until(sleeping_an_hour, what="the cart journey waiting its hour")
+
+
+async def test_the_readme_try_it_commands_pasted_as_they_are_produce_the_welcome_email(stack: Stack) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("<!-- try-it:start -->", 1)[1].split("<!-- try-it:end -->", 1)[0]
+    script = block.split("```sh", 1)[1].split("```", 1)[0]
+    assert "http://127.0.0.1:8000" in script
+    script = script.replace("http://127.0.0.1:8000", stack.base_url)  # this test's API port
+    started = time.monotonic()
+    process = await asyncio.create_subprocess_exec(
+        "bash", "-euo", "pipefail", "-c", script,
+        env={"PATH": os.environ["PATH"], "JOURNEYS_API_KEY": API_KEY},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert '"accepted":1' in out.decode()
+    mails = await stack.wait_for_mail(1, deadline=2.0)
+    took = time.monotonic() - started
+    [mail] = [m for m in mails if m.to == "ann@example.com"]
+    assert mail.subject == "Welcome to Journeys, Ann!" and "You are on the pro plan." in mail.text
+    assert took < 2.0, f"README promises the email within two seconds; took {took:.2f}s"

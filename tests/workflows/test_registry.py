@@ -1,0 +1,77 @@
+"""Finding journeys and routing events to them; bad journey code is refused early."""
+
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from workflows.registry import JourneyDefinitionError, discover
+
+
+def journeys_package(tmp_path: Path, **modules: str) -> str:
+    name = f"jp_{uuid.uuid4().hex[:8]}"
+    package = tmp_path / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for module, source in modules.items():
+        (package / f"{module}.py").write_text(textwrap.dedent(source))
+    sys.path.insert(0, str(tmp_path))
+    return name
+
+
+def test_shipped_journeys_are_found_and_routed() -> None:
+    registry = discover()
+    assert set(registry.journeys) == {"welcome", "abandoned_cart"}
+    assert [s.name for s in registry.route("user.signed_up").starts] == ["welcome"]
+    assert [s.name for s in registry.route("user.activated").signals] == ["welcome"], "found in wait_for(...)"
+    assert [s.name for s in registry.route("order.placed").signals] == ["abandoned_cart"], "exit_on"
+    assert not registry.cares_about("page.viewed")
+
+
+def test_a_computed_event_type_without_listens_to_is_refused_naming_file_and_line(tmp_path: Path) -> None:
+    package = journeys_package(
+        tmp_path,
+        dynamic="""
+        from workflows.engine import Event, Journey, journey
+
+
+        @journey(trigger="a.happened")
+        class Dynamic(Journey):
+            async def steps(self, event: Event) -> None:
+                kind = event.properties["next"]
+                await self.wait_for(kind)
+        """,
+    )
+    with pytest.raises(JourneyDefinitionError, match=r"dynamic\.py:9: wait_for\(\) is given a computed event type"):
+        discover(package)
+
+
+def test_a_journey_without_the_decorator_or_steps_is_refused(tmp_path: Path) -> None:
+    undecorated = journeys_package(
+        tmp_path,
+        plain="""
+        from workflows.engine import Journey
+
+
+        class Forgotten(Journey):
+            async def steps(self, event) -> None:
+                pass
+        """,
+    )
+    with pytest.raises(JourneyDefinitionError, match="has no @journey"):
+        discover(undecorated)
+    stepless = journeys_package(
+        tmp_path,
+        empty="""
+        from workflows.engine import Journey, journey
+
+
+        @journey(trigger="x.y")
+        class Empty(Journey):
+            pass
+        """,
+    )
+    with pytest.raises(JourneyDefinitionError, match="has no `async def steps"):
+        discover(stepless)
