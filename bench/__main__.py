@@ -370,7 +370,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def report(r: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         "",
-        "Journeys benchmark (2 processes per side on this machine; one Temporal dev server, SQLite+WAL)",
+        "Journeys benchmark: worker, API and mail catcher as separate processes; one Temporal dev server (SQLite, WAL)",
         f"  POST /v1/events, one event per request   {r['ingest_single_per_s']:8.0f} events/s",
         f"  POST /v1/events, batches of {args.batch_size:<5}        {r['ingest_batch_events_per_s']:8.0f} events/s",
         f"  end-to-end at saturation                 {r['e2e_emails_per_s']:8.1f} emails/s",
