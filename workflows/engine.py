@@ -15,8 +15,9 @@ import asyncio
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -43,6 +44,17 @@ with workflow.unsafe.imports_passed_through():
     )
 
 Reentry = Literal["after_exit"]
+Where = dict[str, Any] | Callable[[Event], bool] | None
+
+
+def _matcher(where: Where) -> Callable[[Event], bool]:
+    if where is None:
+        return lambda _: True
+    if callable(where):
+        return where
+    expected = dict(where)
+    return lambda event: all(event.properties.get(k) == v for k, v in expected.items())
+
 
 DELIVER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -179,19 +191,58 @@ class Journey:
         self._customer = result.customer
         return self.customer
 
-    async def wait_for(self, event_type: str, *, timeout: timedelta | None = None) -> Event | None:
-        """The first ``event_type`` event from the inbox (earlier arrivals count); None on timeout."""
-        if self._peek({event_type}) is None:
-            self._set_step(f"wait:{event_type}", waiting_for=[event_type], timeout=timeout)
+    async def wait_for(
+        self, event_type: str, *, where: Where = None, timeout: timedelta | None = None
+    ) -> Event | None:
+        """The first ``event_type`` event from the inbox (earlier arrivals count); None on timeout.
+
+        ``where`` narrows the match: a dict of property values (``{"cart_id": "k1"}``) or a
+        function of the event. Events that do not match stay in the inbox.
+        """
+        return await self.wait_for_any([event_type], where=where, timeout=timeout)
+
+    async def wait_for_any(
+        self, event_types: Iterable[str], *, where: Where = None, timeout: timedelta | None = None
+    ) -> Event | None:
+        """The first event of any of ``event_types`` (same rules as ``wait_for``)."""
+        types = frozenset(event_types)
+        matches = _matcher(where)
+        if self._peek(types, matches) is None:
+            label = "|".join(sorted(types))
+            self._set_step(f"wait:{label}", waiting_for=sorted(types), timeout=timeout)
             try:
-                await workflow.wait_condition(lambda: self._peek({event_type}) is not None, timeout=timeout)
+                await workflow.wait_condition(lambda: self._peek(types, matches) is not None, timeout=timeout)
             except asyncio.TimeoutError:
                 return None
-        return self._take({event_type})
+        return self._take(types, matches)
 
     async def sleep(self, duration: timedelta) -> None:
         self._set_step(f"sleep:{_human(duration)}", timeout=duration)
         await workflow.sleep(duration)
+
+    async def sleep_until(self, moment: datetime) -> None:
+        """Sleep until an aware datetime, e.g. ``self.next_local_time(9)``; past moments return at once."""
+        if moment.tzinfo is None:
+            raise ValueError("sleep_until needs an aware datetime (use self.next_local_time(...))")
+        duration = moment - workflow.now()
+        if duration <= timedelta(0):
+            return
+        self._set_step(f"sleep-until:{moment.astimezone(timezone.utc).isoformat(timespec='minutes')}", timeout=duration)
+        await workflow.sleep(duration)
+
+    def next_local_time(self, hour: int, minute: int = 0) -> datetime:
+        """The next hour:minute on the customer's wall clock (their time zone), as an aware datetime.
+
+        Across a daylight-saving change the local time is kept (09:00 stays 09:00).
+        """
+        zone = ZoneInfo(self.customer.timezone or "UTC")
+        local_now = workflow.now().astimezone(zone)
+        candidate = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if candidate <= local_now:
+            candidate = (local_now + timedelta(days=1)).replace(hour=hour, minute=minute, second=0, microsecond=0)
+        # Re-localise: the +1 day may cross a DST change, and replace() keeps the old offset.
+        naive = candidate.replace(tzinfo=None)
+        return naive.replace(tzinfo=zone)
 
     async def send(self, template: str, *, context: dict[str, Any] | None = None) -> DeliverResult:
         """Render ``template`` for this customer and send it, exactly once per journey step."""
@@ -285,11 +336,11 @@ class Journey:
         self._finish("completed")
         return JourneyResult(outcome="completed", sent=self._sent)
 
-    def _peek(self, types: set[str] | frozenset[str]) -> Event | None:
-        return next((e for e in self._inbox if e.type in types), None)
+    def _peek(self, types: frozenset[str], matches: Callable[[Event], bool] = lambda _: True) -> Event | None:
+        return next((e for e in self._inbox if e.type in types and matches(e)), None)
 
-    def _take(self, types: set[str] | frozenset[str]) -> Event | None:
-        event = self._peek(types)
+    def _take(self, types: frozenset[str], matches: Callable[[Event], bool] = lambda _: True) -> Event | None:
+        event = self._peek(types, matches)
         if event is not None:
             self._inbox.remove(event)
         return event

@@ -1,0 +1,66 @@
+"""Engine features, each through a small journey and the test kit (time-skipping)."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from core.testing import JourneyEnv
+from workflows.registry import Registry, discover
+
+
+@pytest.fixture(scope="module")
+def journey_registry() -> Registry:
+    return discover("tests.workflows.engine_journeys")
+
+
+async def test_wait_for_where_ignores_other_carts(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("w1")
+    await journey_env.emit("cart.abandoned", customer="w1", properties={"cart_id": "k1"})
+    await journey_env.emit("order.placed", customer="w1", properties={"cart_id": "other"})
+    await journey_env.advance(hours=2)
+    assert journey_env.sent_to("w1") == ["cart_reminder"], "an order for another cart is not this cart's order"
+
+
+async def test_wait_for_where_matches_this_cart(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("w2")
+    await journey_env.emit("cart.abandoned", customer="w2", properties={"cart_id": "k1"})
+    await journey_env.emit("order.placed", customer="w2", properties={"cart_id": "k1"})
+    await journey_env.advance(hours=2)
+    assert journey_env.sent_to("w2") == []
+
+
+@pytest.mark.parametrize(("outcome", "template"), [("trial.converted", "welcome"), ("trial.cancelled", "getting_started")])
+async def test_wait_for_any_takes_whichever_comes_first(journey_env: JourneyEnv, outcome: str, template: str) -> None:
+    await journey_env.customer("t1")
+    await journey_env.emit("trial.started", customer="t1")
+    await journey_env.advance(days=3)
+    await journey_env.emit(outcome, customer="t1")
+    assert journey_env.sent_to("t1") == [template]
+    state = await journey_env.state("t1", "trial")
+    assert state.finished
+
+
+async def test_wait_for_any_times_out_to_none(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("t2")
+    await journey_env.emit("trial.started", customer="t2")
+    state = await journey_env.state("t2", "trial")
+    assert state.waiting_for == ["trial.cancelled", "trial.converted"] and state.until is not None
+    await journey_env.advance(days=15)
+    assert journey_env.sent_to("t2") == [] and (await journey_env.state("t2", "trial")).finished
+
+
+async def test_sleep_until_the_next_nine_on_the_customers_clock(journey_env: JourneyEnv) -> None:
+    zone = ZoneInfo("America/New_York")
+    await journey_env.customer("m1", timezone="America/New_York")
+    await journey_env.emit("digest.requested", customer="m1")
+    local = (await journey_env.now()).astimezone(zone)
+    nine = local.replace(hour=9, minute=0, second=0, microsecond=0)
+    if nine <= local:
+        nine = datetime.combine(local.date() + timedelta(days=1), nine.time(), tzinfo=zone)
+    state = await journey_env.state("m1", "morning")
+    assert state.until is not None and abs(state.until - nine) < timedelta(seconds=1)
+    await journey_env.advance(nine - local - timedelta(minutes=1))
+    assert journey_env.sent_to("m1") == []
+    await journey_env.advance(minutes=2)
+    assert journey_env.sent_to("m1") == ["welcome"]
