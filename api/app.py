@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from api.deps import require_api_key
-from api.routes import customers, dev_mail, events, health
+from api.routes import customers, dev_mail, events, health, journeys
 from api.state import AppState
 from core.database import Database
 from core.outbox import Outbox
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     authed = [Depends(require_api_key)]
     app.include_router(events.router, dependencies=authed)
     app.include_router(customers.router, dependencies=authed)
+    app.include_router(journeys.router, dependencies=authed)
     app.include_router(health.router)
     if settings.dev_mail:
         app.include_router(dev_mail.router)

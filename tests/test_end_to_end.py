@@ -181,3 +181,35 @@ async def test_the_readme_try_it_commands_pasted_as_they_are_produce_the_welcome
     [mail] = [m for m in mails if m.to == "ann@example.com"]
     assert mail.subject == "Welcome to Journeys, Ann!" and "You are on the pro plan." in mail.text
     assert took < 2.0, f"README promises the email within two seconds; took {took:.2f}s"
+
+
+async def test_journeys_of_a_customer_and_cancelling_one_over_http(stack: Stack) -> None:
+    customer = f"j-{uuid.uuid4().hex[:6]}"
+    async with stack.http() as http:
+        await http.put(f"/v1/customers/{customer}", json={"email": f"{customer}@example.com"})
+        await http.post("/v1/events", json={"id": f"{customer}-s", "type": "user.signed_up", "customer_id": customer})
+        await http.post("/v1/events", json={"id": f"{customer}-c", "type": "cart.abandoned", "customer_id": customer, "properties": {"items": []}})
+
+        async def both_waiting():  # type: ignore[no-untyped-def]
+            listed = (await http.get(f"/v1/customers/{customer}/journeys")).json()
+            steps = {j["journey"]: j["step"] for j in listed}
+            return listed if steps == {"abandoned_cart": "sleep:1h", "welcome": "wait:user.activated"} else None
+
+        listed = await wait_until(both_waiting, what="both journeys waiting")
+        welcome = next(j for j in listed if j["journey"] == "welcome")
+        assert welcome["status"] == "running" and welcome["waiting_for"] == ["user.activated"]
+        assert welcome["until"] and welcome["sent"] == ["welcome"]
+
+        cancelled = await http.delete(f"/v1/customers/{customer}/journeys/abandoned_cart")
+        assert cancelled.status_code == 202
+
+        async def cart_cancelled():  # type: ignore[no-untyped-def]
+            listed = (await http.get(f"/v1/customers/{customer}/journeys")).json()
+            return next(j for j in listed if j["journey"] == "abandoned_cart")["status"] == "canceled"
+
+        await wait_until(cart_cancelled, what="the cart journey cancelled")
+        again = await http.delete(f"/v1/customers/{customer}/journeys/abandoned_cart")
+        assert again.status_code == 404 and "not in journey" in again.json()["detail"]
+        unknown = await http.delete(f"/v1/customers/{customer}/journeys/no_such_journey")
+        assert unknown.status_code == 404 and "known: abandoned_cart, welcome" in unknown.json()["detail"]
+        assert (await http.get("/v1/customers/nobody-at-all/journeys")).json() == []

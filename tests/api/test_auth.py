@@ -8,6 +8,8 @@ ROUTES = [
     ("PUT", "/v1/customers/c1"),
     ("GET", "/v1/customers/c1"),
     ("GET", "/v1/customers/c1/messages"),
+    ("GET", "/v1/customers/c1/journeys"),
+    ("DELETE", "/v1/customers/c1/journeys/welcome"),
 ]
 
 

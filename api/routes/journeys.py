@@ -1,0 +1,40 @@
+"""A customer's journeys: where each one is, and cancelling one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, status
+
+from api.deps import StateDep
+from core.events import ID_PATTERN
+from core.journey_control import JourneyStatus, cancel_journey, journeys_of
+
+router = APIRouter(tags=["journeys"])
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
+
+
+@router.get(
+    "/v1/customers/{customer_id}/journeys",
+    response_model=list[JourneyStatus],
+    summary="The customer's journeys: current step, what each waits for and until when",
+)
+async def list_journeys(customer_id: CustomerId, state: StateDep) -> list[JourneyStatus]:
+    return await journeys_of(state.outbox.client, state.registry, customer_id)
+
+
+@router.delete(
+    "/v1/customers/{customer_id}/journeys/{journey}",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Cancel one journey for this customer",
+)
+async def delete_journey(customer_id: CustomerId, journey: str, state: StateDep) -> dict[str, str]:
+    if journey not in state.registry.journeys:
+        known = ", ".join(sorted(state.registry.journeys))
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no journey named {journey!r} (known: {known})")
+    if not await cancel_journey(state.outbox.client, journey, customer_id):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"customer {customer_id!r} is not in journey {journey!r} right now"
+        )
+    return {"journey": journey, "customer_id": customer_id, "status": "cancel requested"}

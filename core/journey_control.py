@@ -1,0 +1,78 @@
+"""What operators and support ask of a customer's journeys: where is she, and stop it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from core import search_attributes as sa
+from core.journey_models import QUERY_STATE, JourneyState
+from workflows.engine import workflow_id
+from workflows.registry import Registry
+
+QUERY_TIMEOUT = timedelta(seconds=3)
+
+
+class JourneyStatus(BaseModel):
+    journey: str
+    workflow_id: str
+    status: Literal["running", "completed", "failed", "canceled", "terminated", "continued_as_new", "timed_out"]
+    step: str | None = None
+    waiting_for: list[str] = []
+    until: datetime | None = None
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+    sent: list[str] = []
+
+
+async def journeys_of(client: Client, registry: Registry, customer_id: str) -> list[JourneyStatus]:
+    """The customer's latest run of every journey Temporal still remembers (running first)."""
+    found = await asyncio.gather(*[_status(client, name, customer_id) for name in sorted(registry.journeys)])
+    statuses = [s for s in found if s is not None]
+    return sorted(statuses, key=lambda s: (s.status != "running", s.journey))
+
+
+async def _status(client: Client, journey: str, customer_id: str) -> JourneyStatus | None:
+    handle = client.get_workflow_handle(workflow_id(journey, customer_id))
+    try:
+        description = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    status = (description.status or WorkflowExecutionStatus.RUNNING).name.lower()
+    result = JourneyStatus(
+        journey=journey,
+        workflow_id=handle.id,
+        status=status,  # type: ignore[arg-type]
+        step=description.typed_search_attributes.get(sa.JOURNEY_STEP),
+        started_at=description.start_time,
+        closed_at=description.close_time,
+    )
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        try:
+            state = await handle.query(QUERY_STATE, result_type=JourneyState, rpc_timeout=QUERY_TIMEOUT)
+        except RPCError:
+            return result  # no worker to answer right now: the search attribute still says where
+        result.step, result.waiting_for, result.until, result.sent = state.step, state.waiting_for, state.until, state.sent
+    return result
+
+
+async def cancel_journey(client: Client, journey: str, customer_id: str) -> bool:
+    """Ask a running journey to stop (its timers and sends are cancelled); False if none runs."""
+    handle = client.get_workflow_handle(workflow_id(journey, customer_id))
+    try:
+        description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return False
+        await handle.cancel()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
