@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -207,21 +208,28 @@ def journey_registry() -> Registry:
     return discover()
 
 
-@pytest_asyncio.fixture
-async def journey_env(
-    time_skipping_env: WorkflowEnvironment, journey_registry: Registry, tmp_path: Path
-) -> AsyncIterator[JourneyEnv]:
+@asynccontextmanager
+async def running_journeys(env: WorkflowEnvironment, registry: Registry, home: Path) -> AsyncIterator[JourneyEnv]:
+    """A worker for ``registry`` on ``env`` with a fresh SQLite ledger in ``home``."""
     from worker import build_worker
 
-    database_url = f"sqlite:///{tmp_path / 'journeys.db'}"
+    database_url = f"sqlite:///{home / 'journeys.db'}"
     upgrade(database_url)
     db = Database(database_url)
-    settings = Settings(home=tmp_path, database_url=database_url, temporal_task_queue=f"test-{uuid.uuid4().hex[:8]}")
-    kit = JourneyEnv(time_skipping_env, db, journey_registry, settings)
-    worker = build_worker(time_skipping_env.client, settings=settings, db=db, sender=kit.outbox, registry=journey_registry)
+    settings = Settings(home=home, database_url=database_url, temporal_task_queue=f"test-{uuid.uuid4().hex[:8]}")
+    kit = JourneyEnv(env, db, registry, settings)
+    worker = build_worker(env.client, settings=settings, db=db, sender=kit.outbox, registry=registry)
     async with worker:
         try:
             yield kit
         finally:
             await kit.close()
     await db.dispose()
+
+
+@pytest_asyncio.fixture
+async def journey_env(
+    time_skipping_env: WorkflowEnvironment, journey_registry: Registry, tmp_path: Path
+) -> AsyncIterator[JourneyEnv]:
+    async with running_journeys(time_skipping_env, journey_registry, tmp_path) as kit:
+        yield kit

@@ -1,0 +1,1 @@
+"""The same edit as changed_journeys/, done safely with workflow.patched (test_replay.py)."""
