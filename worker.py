@@ -46,6 +46,7 @@ def build_worker(
 ) -> Worker:
     registry = registry or discover()
     renderer = TemplateRenderer(settings.templates_dir)
+    registry.check_templates(set(renderer.names()))
     delivery = DeliveryActivities(db, renderer, sender, settings.from_email)
     customers = CustomerActivities(db)
     activities: Sequence[Any] = [delivery.deliver, customers.load_customer]

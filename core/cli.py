@@ -139,13 +139,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except KeyboardInterrupt:
         code = 130
-    except Exception as exc:  # a clear one-line message instead of a traceback for config errors
+    except Exception as exc:  # a clear message instead of a traceback for what users can fix
         from pydantic import ValidationError
+
+        from workflows.registry import JourneyDefinitionError
 
         if isinstance(exc, ValidationError):
             print(f"journeys: invalid settings:\n{exc}", file=sys.stderr)
-            return 2
-        raise
+            code = 2
+        elif isinstance(exc, JourneyDefinitionError):
+            print(f"journeys: refusing to start, journey code needs fixing:\n{exc}", file=sys.stderr)
+            code = 2
+        else:
+            raise
     sys.stdout.flush()
     sys.stderr.flush()
     # The Temporal SDK's runtime can abort at interpreter exit (sdk-python#300).

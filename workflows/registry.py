@@ -14,6 +14,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from types import ModuleType
 
+from workflows.checks import check_source, sent_templates
 from workflows.engine import Journey, JourneySpec
 
 WAIT_METHODS = {"wait_for", "wait_for_any"}
@@ -34,6 +35,8 @@ class Route:
 @dataclass
 class Registry:
     journeys: dict[str, JourneySpec] = field(default_factory=dict)
+    # journey name -> (template, "file:line") for every send("literal") in its module
+    templates: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     # journey name -> every event type a running journey consumes (exit_on, wait_for, ...)
     listened: dict[str, frozenset[str]] = field(default_factory=dict)
 
@@ -59,8 +62,28 @@ class Registry:
             raise JourneyDefinitionError(f"{where}: journey name {spec.name!r} is already used at {other}")
         if spec.cls.steps is Journey.steps:
             raise JourneyDefinitionError(f"{where}: journey {spec.name!r} has no `async def steps(self, event)`")
+        source_file = inspect.getsourcefile(spec.cls) or "<unknown>"
+        source = inspect.getsource(inspect.getmodule(spec.cls))  # type: ignore[arg-type]
+        problems = check_source(source)
+        if problems:
+            raise JourneyDefinitionError(
+                "\n".join(f"{source_file}:{p.line}: {p.message}" for p in problems)
+            )
         self.journeys[spec.name] = spec
         self.listened[spec.name] = spec.listened | _waited_types(spec)
+        self.templates[spec.name] = [(t, f"{source_file}:{line}") for t, line in sent_templates(source)]
+
+    def check_templates(self, known: set[str]) -> None:
+        """Refuse journeys that send a template that does not exist (named by file and line)."""
+        missing = [
+            f"{where}: journey {name!r} sends unknown template {template!r}"
+            for name, sends in self.templates.items()
+            for template, where in sends
+            if template not in known
+        ]
+        if missing:
+            listed = ", ".join(sorted(known)) or "none"
+            raise JourneyDefinitionError("\n".join(missing) + f"\n(templates found: {listed})")
 
 
 def discover(package: str = "workflows.journeys") -> Registry:

@@ -75,3 +75,60 @@ def test_a_journey_without_the_decorator_or_steps_is_refused(tmp_path: Path) -> 
     )
     with pytest.raises(JourneyDefinitionError, match="has no `async def steps"):
         discover(stepless)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("now = datetime.now()", "calls datetime.now(), which reads the wall clock; use self.now()"),
+        ("import httpx", "imports httpx, which does network I/O; do it in an activity"),
+        ("data = open('/etc/hosts').read()", "calls open(), which does file I/O"),
+        ("import random", "imports random, which is not deterministic"),
+        ("time.sleep(1)", "calls time.sleep(), which blocks the worker"),
+    ],
+)
+def test_io_and_wall_clock_in_a_journey_are_refused_naming_file_and_line(tmp_path: Path, line: str, expected: str) -> None:
+    package = journeys_package(
+        tmp_path,
+        sneaky=f"""
+        import time
+        from datetime import datetime
+
+        from workflows.engine import Event, Journey, journey
+
+
+        @journey(trigger="a.b")
+        class Sneaky(Journey):
+            async def steps(self, event: Event) -> None:
+                {line}
+        """,
+    )
+    with pytest.raises(JourneyDefinitionError) as raised:
+        discover(package)
+    assert f"sneaky.py:11: journey code {expected}" in str(raised.value)
+
+
+def test_a_journey_that_sends_an_unknown_template_is_refused_at_worker_start(tmp_path: Path) -> None:
+    package = journeys_package(
+        tmp_path,
+        typo="""
+        from workflows.engine import Event, Journey, journey
+
+
+        @journey(trigger="a.b")
+        class Typo(Journey):
+            async def steps(self, event: Event) -> None:
+                await self.send("welcom")
+        """,
+    )
+    registry = discover(package)
+    with pytest.raises(JourneyDefinitionError, match=r"typo\.py:8: journey 'typo' sends unknown template 'welcom'"):
+        registry.check_templates({"welcome", "getting_started"})
+    discover().check_templates({"welcome", "getting_started", "cart_reminder"})  # the shipped ones are fine
+
+
+def test_a_journey_without_a_trigger_is_refused() -> None:
+    from workflows.engine import journey
+
+    with pytest.raises(ValueError, match="at least one trigger"):
+        journey(trigger=[])

@@ -1,0 +1,101 @@
+"""Static checks of journey source, run when journeys are discovered (worker and API start).
+
+Journey code runs inside Temporal's workflow sandbox, which would also stop most of
+these at run time, but only once a customer reaches that line. Checking the source
+up front turns "a journey failed in production on day 3" into "the worker refuses to
+start", with the file and line in the message.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+# Modules whose import means I/O or nondeterminism in a journey.
+FORBIDDEN_IMPORTS = {
+    "os": "does I/O",
+    "subprocess": "does I/O",
+    "socket": "does I/O",
+    "requests": "does network I/O; do it in an activity",
+    "httpx": "does network I/O; do it in an activity",
+    "aiohttp": "does network I/O; do it in an activity",
+    "urllib": "does network I/O; do it in an activity",
+    "sqlalchemy": "talks to the database; journeys get data from the engine",
+    "sqlmodel": "talks to the database; journeys get data from the engine",
+    "psycopg": "talks to the database; journeys get data from the engine",
+    "random": "is not deterministic; use self.split(...) or data from an event",
+    "threading": "is not deterministic",
+}
+
+# Dotted calls (as written, after the usual import aliases) and what to use instead.
+FORBIDDEN_CALLS = {
+    "datetime.now": "reads the wall clock; use self.now()",
+    "datetime.utcnow": "reads the wall clock; use self.now()",
+    "datetime.today": "reads the wall clock; use self.now()",
+    "datetime.datetime.now": "reads the wall clock; use self.now()",
+    "datetime.datetime.utcnow": "reads the wall clock; use self.now()",
+    "date.today": "reads the wall clock; use self.now().date()",
+    "time.time": "reads the wall clock; use self.now()",
+    "time.time_ns": "reads the wall clock; use self.now()",
+    "time.monotonic": "reads the wall clock; use self.now()",
+    "time.perf_counter": "reads the wall clock; use self.now()",
+    "time.sleep": "blocks the worker; use await self.sleep(...)",
+    "uuid.uuid1": "is not deterministic; use workflow.uuid4()",
+    "uuid.uuid4": "is not deterministic; use workflow.uuid4()",
+    "open": "does file I/O; do it in an activity",
+    "input": "does I/O",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int
+    message: str
+
+
+def check_source(source: str) -> list[Problem]:
+    """What in this journey module would break determinism or do I/O."""
+    problems: list[Problem] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                _check_import(alias.name, node.lineno, problems)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            _check_import(node.module, node.lineno, problems)
+        elif isinstance(node, ast.Call):
+            name = _dotted(node.func)
+            if name in FORBIDDEN_CALLS:
+                problems.append(Problem(node.lineno, f"journey code calls {name}(), which {FORBIDDEN_CALLS[name]}"))
+    return sorted(problems, key=lambda p: p.line)
+
+
+def sent_templates(source: str) -> list[tuple[str, int]]:
+    """(template, line) for every ``self.send("literal", ...)`` in the source."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "send"
+            and _dotted(node.func.value) == "self"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.append((node.args[0].value, node.lineno))
+    return found
+
+
+def _check_import(module: str, line: int, problems: list[Problem]) -> None:
+    root = module.split(".")[0]
+    if root in FORBIDDEN_IMPORTS:
+        problems.append(Problem(line, f"journey code imports {module}, which {FORBIDDEN_IMPORTS[root]}"))
+
+
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else ""
+    return ""
