@@ -5,65 +5,149 @@ so the first event starts it and later ones reach the running one. A running jou
 that *listens* to the type (exit_on, wait_for) gets a plain signal; if none runs, there
 is nobody to tell and that is fine. Journeys dedupe by event id, so delivering twice
 (the relay retrying after a crash) is harmless.
+
+Re-entry rules that Temporal alone cannot keep live here, on the journey_entries table:
+``never`` (one entry per customer, ever, even after Temporal's retention forgot the run)
+and ``always`` (one run per key value, e.g. per cart, whose ids we must find again).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Literal
 
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from core import search_attributes as sa
 from core.customers import Customer
+from core.database import Database
 from core.events import Event
 from core.journey_models import SIGNAL_EVENT, JourneyInput
+from core.tables import JourneyEntryRow, utcnow
 from workflows.engine import JourneySpec, workflow_id
 from workflows.registry import Registry
 
-
-async def dispatch_event(
-    client: Client, registry: Registry, event: Event, task_queue: str, customer: Customer | None = None
-) -> int:
-    """Deliver one event to every journey it concerns; returns how many journeys it reached.
-
-    ``customer`` (the profile, if known) goes into the start input of journeys it starts.
-    """
-    route = registry.route(event.type)
-    results = await asyncio.gather(
-        *[_start_or_signal(client, spec, event, task_queue, customer) for spec in route.starts],
-        *[_signal_if_running(client, spec, event) for spec in route.signals],
-    )
-    return sum(results)
+log = logging.getLogger("journeys.dispatch")
 
 
-async def _start_or_signal(
-    client: Client, spec: JourneySpec, event: Event, task_queue: str, customer: Customer | None
-) -> int:
-    await client.start_workflow(
-        spec.name,
-        JourneyInput(journey=spec.name, customer_id=event.customer_id, customer=customer),
-        id=workflow_id(spec.name, event.customer_id),
-        task_queue=task_queue,
-        start_signal=SIGNAL_EVENT,
-        start_signal_args=[event],
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.CUSTOMER_ID, event.customer_id),
-                SearchAttributePair(sa.JOURNEY, spec.name),
-                SearchAttributePair(sa.JOURNEY_STEP, "starting"),
-            ]
-        ),
-    )
-    return 1
+@dataclass(frozen=True)
+class Delivery:
+    """One journey run an event reached."""
+
+    workflow_id: str
+    how: Literal["start", "signal"]
 
 
-async def _signal_if_running(client: Client, spec: JourneySpec, event: Event) -> int:
-    try:
-        await client.get_workflow_handle(workflow_id(spec.name, event.customer_id)).signal(SIGNAL_EVENT, event)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return 0  # not in that journey (or it already finished)
-        raise
-    return 1
+class Dispatcher:
+    def __init__(self, client: Client, registry: Registry, db: Database, task_queue: str) -> None:
+        self.client = client
+        self.registry = registry
+        self.db = db
+        self.task_queue = task_queue
+
+    async def dispatch(self, event: Event, customer: Customer | None = None) -> list[Delivery]:
+        """Deliver one event to every journey run it concerns.
+
+        ``customer`` (the profile, if known) goes into the start input of journeys it starts.
+        """
+        route = self.registry.route(event.type)
+        reached = await asyncio.gather(
+            *[self._start(spec, event, customer) for spec in route.starts],
+            *[self._signal_running(spec, event) for spec in route.signals],
+        )
+        return [delivery for deliveries in reached for delivery in deliveries]
+
+    async def _start(self, spec: JourneySpec, event: Event, customer: Customer | None) -> list[Delivery]:
+        key: str | None = None
+        if spec.key is not None:
+            value = event.properties.get(spec.key)
+            if value is None or str(value) == "":
+                log.warning(
+                    "event %s (%s) has no %r property, which journey %s is keyed by: not started",
+                    event.id, event.type, spec.key, spec.name,
+                )
+                return []
+            key = str(value)
+        wid = workflow_id(spec.name, event.customer_id, key)
+        if spec.reentry in ("never", "always") and not await self._record_entry(spec, event, key or "", wid):
+            return []  # reentry="never" and this customer entered before
+        await self.client.start_workflow(
+            spec.name,
+            JourneyInput(journey=spec.name, customer_id=event.customer_id, customer=customer, key=key),
+            id=wid,
+            task_queue=self.task_queue,
+            start_signal=SIGNAL_EVENT,
+            start_signal_args=[event],
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.CUSTOMER_ID, event.customer_id),
+                    SearchAttributePair(sa.JOURNEY, spec.name),
+                    SearchAttributePair(sa.JOURNEY_STEP, "starting"),
+                ]
+            ),
+        )
+        return [Delivery(wid, "start")]
+
+    async def _record_entry(self, spec: JourneySpec, event: Event, key: str, wid: str) -> bool:
+        """Record the entry; False if ``never`` forbids it (another event entered first)."""
+        insert = sqlite.insert if self.db.is_sqlite else postgresql.insert
+        async with self.db.session() as session:
+            statement = (
+                insert(JourneyEntryRow)
+                .values(
+                    journey=spec.name,
+                    customer_id=event.customer_id,
+                    entry_key=key,
+                    workflow_id=wid,
+                    trigger_event_id=event.id,
+                    entered_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["journey", "customer_id", "entry_key"])
+            )
+            await session.exec(statement)  # type: ignore[call-overload]
+            await session.commit()
+            if spec.reentry != "never":
+                return True
+            first = await session.exec(
+                select(JourneyEntryRow.trigger_event_id).where(
+                    JourneyEntryRow.journey == spec.name,
+                    JourneyEntryRow.customer_id == event.customer_id,
+                    JourneyEntryRow.entry_key == key,
+                )
+            )
+            # The same event again (a relay retry) may proceed; any other may not.
+            return first.one() == event.id
+
+    async def _signal_running(self, spec: JourneySpec, event: Event) -> list[Delivery]:
+        if spec.key is None:
+            targets = [workflow_id(spec.name, event.customer_id)]
+        elif event.properties.get(spec.key) not in (None, ""):
+            targets = [workflow_id(spec.name, event.customer_id, str(event.properties[spec.key]))]
+        else:
+            targets = await self._keyed_runs(spec, event.customer_id)  # no key: every run hears it
+        reached = await asyncio.gather(*[self._signal(wid, event) for wid in targets])
+        return [Delivery(wid, "signal") for wid, ok in zip(targets, reached) if ok]
+
+    async def _keyed_runs(self, spec: JourneySpec, customer_id: str) -> list[str]:
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(JourneyEntryRow.workflow_id)
+                .where(JourneyEntryRow.journey == spec.name, JourneyEntryRow.customer_id == customer_id)
+                .order_by(col(JourneyEntryRow.id))
+            )
+            return list(rows.all())
+
+    async def _signal(self, wid: str, event: Event) -> bool:
+        try:
+            await self.client.get_workflow_handle(wid).signal(SIGNAL_EVENT, event)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False  # not in that journey (or it already finished)
+            raise
+        return True

@@ -10,7 +10,11 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from sqlmodel import col, select
+
 from core import search_attributes as sa
+from core.database import Database
+from core.tables import JourneyEntryRow
 from core.journey_models import QUERY_STATE, JourneyState
 from workflows.engine import workflow_id
 from workflows.registry import Registry
@@ -30,15 +34,29 @@ class JourneyStatus(BaseModel):
     sent: list[str] = []
 
 
-async def journeys_of(client: Client, registry: Registry, customer_id: str) -> list[JourneyStatus]:
-    """The customer's latest run of every journey Temporal still remembers (running first)."""
-    found = await asyncio.gather(*[_status(client, name, customer_id) for name in sorted(registry.journeys)])
+async def journeys_of(client: Client, registry: Registry, db: Database, customer_id: str) -> list[JourneyStatus]:
+    """The customer's latest run of every journey Temporal still remembers (running first);
+    keyed journeys (reentry="always") list each run they recorded."""
+    targets: list[tuple[str, str]] = []
+    for name, spec in sorted(registry.journeys.items()):
+        if spec.key is None:
+            targets.append((name, workflow_id(name, customer_id)))
+    async with db.session() as session:
+        keyed = [name for name, spec in registry.journeys.items() if spec.key is not None]
+        if keyed:
+            rows = await session.exec(
+                select(JourneyEntryRow.journey, JourneyEntryRow.workflow_id).where(
+                    JourneyEntryRow.customer_id == customer_id, col(JourneyEntryRow.journey).in_(keyed)
+                )
+            )
+            targets.extend((journey, wid) for journey, wid in rows.all())
+    found = await asyncio.gather(*[_status(client, name, wid) for name, wid in targets])
     statuses = [s for s in found if s is not None]
     return sorted(statuses, key=lambda s: (s.status != "running", s.journey))
 
 
-async def _status(client: Client, journey: str, customer_id: str) -> JourneyStatus | None:
-    handle = client.get_workflow_handle(workflow_id(journey, customer_id))
+async def _status(client: Client, journey: str, wid: str) -> JourneyStatus | None:
+    handle = client.get_workflow_handle(wid)
     try:
         description = await handle.describe()
     except RPCError as exc:

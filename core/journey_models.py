@@ -19,6 +19,7 @@ class JourneyInput(BaseModel):
     # The profile as dispatch found it, so a journey starts without a lookup; None if
     # the customer is not known yet. ``await self.refresh()`` reloads it.
     customer: Customer | None = None
+    key: str | None = None  # keyed journeys (reentry="always"): this run's key value
 
 
 class JourneyResult(BaseModel):

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from core.customer_store import to_customer
 from core.customers import Customer
 from core.database import Database
-from core.dispatch import dispatch_event
+from core.dispatch import Dispatcher
 from core.event_store import DISPATCH_LEASE, to_event
 from core.events import Event
 from core.tables import CustomerRow, DispatchRow, EventRow, utcnow
@@ -44,6 +44,7 @@ class Outbox:
         self.client = client
         self.registry = registry
         self.task_queue = task_queue
+        self.dispatcher = Dispatcher(client, registry, db, task_queue)
         self._limit = asyncio.Semaphore(concurrency)
         self._fresh: list[Event] = []
         self._wake = asyncio.Event()
@@ -125,7 +126,7 @@ class Outbox:
     async def _dispatch_one(self, event: Event, customer: Customer | None) -> str | None:
         async with self._limit:
             try:
-                await dispatch_event(self.client, self.registry, event, self.task_queue, customer)
+                await self.dispatcher.dispatch(event, customer)
             except Exception as exc:  # noqa: BLE001 - any failure means "try again later"
                 return f"{type(exc).__name__}: {exc}"
         return None

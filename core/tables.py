@@ -95,3 +95,19 @@ class MessageRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+
+
+class JourneyEntryRow(SQLModel, table=True):
+    """Who entered which journey, for re-entry rules that must outlive Temporal's retention
+    (``never``) and to find the runs of keyed journeys (``always``, one run per key)."""
+
+    __tablename__ = "journey_entries"
+    __table_args__ = (UniqueConstraint("journey", "customer_id", "entry_key", name="uq_journey_entries"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    journey: str = Field(max_length=100)
+    customer_id: str = Field(max_length=200, index=True)
+    entry_key: str = Field(default="", max_length=200)  # "" unless the journey is keyed
+    workflow_id: str = Field(max_length=600)
+    trigger_event_id: str = Field(max_length=200)
+    entered_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

@@ -38,7 +38,7 @@ from core.binaries import temporal_test_server
 from core.customer_store import get_customer, upsert_customer
 from core.customers import CustomerIn
 from core.database import Database
-from core.dispatch import dispatch_event
+from core.dispatch import Dispatcher
 from core.events import Event
 from core.journey_models import QUERY_STATE, JourneyState
 from core.migrate import upgrade
@@ -69,6 +69,7 @@ class JourneyEnv:
         self.registry = registry
         self.settings = settings
         self.outbox = CaptureSender()
+        self.dispatcher = Dispatcher(env.client, registry, db, settings.temporal_task_queue)
         self._events_sent: dict[str, set[str]] = {}
 
     async def customer(
@@ -102,18 +103,16 @@ class JourneyEnv:
         """Send an event the way the API does and, unless ``settle=False``, wait until the
         journeys have taken it (pass False to send several events back to back)."""
         event = Event(id=id or uuid.uuid4().hex, type=type, customer_id=customer, properties=properties or {})
-        route = self.registry.route(type)
-        # Count what each journey run should receive, so settle() knows when it has.
-        running = {spec.name: await self._is_running(workflow_id(spec.name, customer)) for spec in route.starts + route.signals}
         async with self.db.session() as session:
             profile = await get_customer(session, customer)
-        await dispatch_event(self.env.client, self.registry, event, self.settings.temporal_task_queue, profile)
-        for spec in route.starts + route.signals:
-            wid = workflow_id(spec.name, customer)
-            if running[spec.name]:
-                self._events_sent.setdefault(wid, set()).add(event.id)  # journeys dedupe by id
-            elif spec in route.starts:
+        # Count what each journey run should receive, so settle() knows when it has.
+        before = {wid: await self._is_running(wid) for wid in self._events_sent}
+        for delivery in await self.dispatcher.dispatch(event, profile):
+            wid = delivery.workflow_id
+            if delivery.how == "start" and not before.get(wid, False):
                 self._events_sent[wid] = {event.id}  # a new run
+            else:
+                self._events_sent.setdefault(wid, set()).add(event.id)  # journeys dedupe by id
         if settle:
             await self.settle()
         return event
@@ -134,8 +133,9 @@ class JourneyEnv:
         """Template names sent to the customer, in order."""
         return [e.metadata["template"] for e in self.emails_to(customer)]
 
-    async def state(self, customer: str, journey: str) -> JourneyState:
-        handle = self.env.client.get_workflow_handle(workflow_id(journey, customer))
+    async def state(self, customer: str, journey: str, key: str | None = None) -> JourneyState:
+        """The journey's state query (``key`` for keyed journeys, e.g. the cart id)."""
+        handle = self.env.client.get_workflow_handle(workflow_id(journey, customer, key))
         return await handle.query(QUERY_STATE, result_type=JourneyState)
 
     async def now(self) -> datetime:

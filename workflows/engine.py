@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
         JourneyState,
     )
 
-Reentry = Literal["after_exit"]
+Reentry = Literal["never", "after_exit", "always"]
 Where = dict[str, Any] | Callable[[Event], bool] | None
 
 
@@ -64,9 +64,13 @@ DELIVER_RETRY = RetryPolicy(
 )
 
 
-def workflow_id(journey_name: str, customer_id: str) -> str:
-    """Deterministic, from business keys: a second trigger finds the running journey."""
-    return f"journey:{journey_name}:{customer_id}"
+def workflow_id(journey_name: str, customer_id: str, key: str | None = None) -> str:
+    """Deterministic, from business keys: a second trigger finds the running journey.
+
+    Keyed journeys (``reentry="always"``) run once per key value, e.g. per cart.
+    """
+    base = f"journey:{journey_name}:{customer_id}"
+    return f"{base}:{key}" if key is not None else base
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class JourneySpec:
     listens_to: frozenset[str]  # declared extra event types that wait_for consumes
     reentry: Reentry
     cls: type["Journey"]
+    key: str | None = None  # with reentry="always": the trigger property that names a run
 
     @property
     def listened(self) -> frozenset[str]:
@@ -100,9 +105,15 @@ def journey(
     exit_on: str | Iterable[str] = (),
     listens_to: str | Iterable[str] = (),
     reentry: Reentry = "after_exit",
+    key: str | None = None,
     name: str | None = None,
 ) -> Callable[[type["Journey"]], type["Journey"]]:
     """Declare a journey: the event(s) that start it, the events that end it, its name.
+
+    ``reentry``: ``"after_exit"`` (default) lets a customer enter again once the journey
+    ended; ``"never"`` enters each customer once, ever (kept in the database, so it holds
+    after Temporal forgot the old run); ``"always"`` runs one journey per value of the
+    trigger's ``key`` property (e.g. ``key="cart_id"``), side by side.
 
     ``listens_to`` lists event types ``wait_for`` waits on; types passed to ``wait_for``
     as string literals are found in the source by the registry, so most journeys need not
@@ -111,8 +122,10 @@ def journey(
     triggers = _as_set(trigger)
     if not triggers:
         raise ValueError("a journey needs at least one trigger event type")
-    if reentry != "after_exit":
-        raise ValueError(f"reentry={reentry!r} is not supported yet; use 'after_exit'")
+    if reentry not in ("never", "after_exit", "always"):
+        raise ValueError(f"reentry={reentry!r}: use 'never', 'after_exit' or 'always'")
+    if (reentry == "always") != (key is not None):
+        raise ValueError("reentry='always' needs key='<property>' (e.g. key='cart_id'), and key needs reentry='always'")
 
     def wrap(cls: type[Journey]) -> type[Journey]:
         journey_name = name or _snake_case(cls.__name__)
@@ -123,6 +136,7 @@ def journey(
             listens_to=_as_set(listens_to),
             reentry=reentry,
             cls=cls,
+            key=key,
         )
 
         # Temporal wants @workflow.run defined on the workflow class itself, so each

@@ -21,7 +21,7 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTER
     summary="The customer's journeys: current step, what each waits for and until when",
 )
 async def list_journeys(customer_id: CustomerId, state: StateDep) -> list[JourneyStatus]:
-    return await journeys_of(state.outbox.client, state.registry, customer_id)
+    return await journeys_of(state.outbox.client, state.registry, state.db, customer_id)
 
 
 @router.delete(

@@ -64,3 +64,40 @@ async def test_sleep_until_the_next_nine_on_the_customers_clock(journey_env: Jou
     assert journey_env.sent_to("m1") == []
     await journey_env.advance(minutes=2)
     assert journey_env.sent_to("m1") == ["welcome"]
+
+
+async def test_reentry_never_enters_a_customer_once_ever(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("v1")
+    await journey_env.emit("vip.granted", customer="v1")
+    assert (await journey_env.state("v1", "once_only")).finished
+    await journey_env.advance(days=400)
+    await journey_env.emit("vip.granted", customer="v1")
+    assert journey_env.sent_to("v1") == ["welcome"]
+
+
+async def test_reentry_always_runs_one_journey_per_key(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("b1")
+    await journey_env.emit("basket.abandoned", customer="b1", properties={"cart_id": "k1"})
+    await journey_env.emit("basket.abandoned", customer="b1", properties={"cart_id": "k2"})
+    await journey_env.emit("basket.ordered", customer="b1", properties={"cart_id": "k1"})
+    await journey_env.advance(hours=2)
+    assert journey_env.sent_to("b1") == ["cart_reminder"]
+    assert journey_env.emails_to("b1")[0].metadata["template"] == "cart_reminder"
+    assert (await journey_env.state("b1", "per_basket", key="k1")).step == "exited on basket.ordered"
+    assert (await journey_env.state("b1", "per_basket", key="k2")).step == "completed"
+
+
+async def test_an_exit_event_without_the_key_ends_every_run_of_a_keyed_journey(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("b2")
+    for cart in ("k1", "k2"):
+        await journey_env.emit("basket.abandoned", customer="b2", properties={"cart_id": cart})
+    await journey_env.emit("basket.ordered", customer="b2")
+    await journey_env.advance(hours=2)
+    assert journey_env.sent_to("b2") == []
+
+
+def test_keyed_reentry_needs_a_key() -> None:
+    from workflows.engine import journey
+
+    with pytest.raises(ValueError, match="needs key="):
+        journey(trigger="a.b", reentry="always")

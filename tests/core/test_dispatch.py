@@ -1,0 +1,38 @@
+"""Dispatch's re-entry records on SQLite and PostgreSQL, against the real dev server."""
+
+import uuid
+
+from temporalio.testing import WorkflowEnvironment
+
+from core.database import Database
+from core.dispatch import Delivery, Dispatcher
+from core.events import Event
+from workflows.registry import discover
+
+
+async def test_never_admits_one_entry_even_when_retried(db: Database, dev_server: WorkflowEnvironment) -> None:
+    dispatcher = Dispatcher(dev_server.client, discover("tests.workflows.engine_journeys"), db, "dispatch-test")
+    customer = f"n-{uuid.uuid4().hex[:8]}"
+    first = Event(id=f"{customer}-1", type="vip.granted", customer_id=customer)
+    wid = f"journey:once_only:{customer}"
+    assert await dispatcher.dispatch(first) == [Delivery(wid, "start")]
+    assert await dispatcher.dispatch(first) == [Delivery(wid, "start")], "a relay retry of the same event proceeds"
+    second = Event(id=f"{customer}-2", type="vip.granted", customer_id=customer)
+    assert await dispatcher.dispatch(second) == []
+    await dev_server.client.get_workflow_handle(wid).terminate("test done")
+
+
+async def test_keyed_runs_are_found_again_for_events_without_the_key(db: Database, dev_server: WorkflowEnvironment) -> None:
+    dispatcher = Dispatcher(dev_server.client, discover("tests.workflows.engine_journeys"), db, "dispatch-test")
+    customer = f"k-{uuid.uuid4().hex[:8]}"
+    for cart in ("a", "b"):
+        await dispatcher.dispatch(
+            Event(id=f"{customer}-{cart}", type="basket.abandoned", customer_id=customer, properties={"cart_id": cart})
+        )
+    no_key = Event(id=f"{customer}-order", type="basket.ordered", customer_id=customer)
+    reached = await dispatcher.dispatch(no_key)
+    assert sorted(d.workflow_id for d in reached) == [f"journey:per_basket:{customer}:a", f"journey:per_basket:{customer}:b"]
+    keyless_trigger = Event(id=f"{customer}-x", type="basket.abandoned", customer_id=customer)
+    assert await dispatcher.dispatch(keyless_trigger) == [], "a keyed journey needs its key to start"
+    for d in reached:
+        await dev_server.client.get_workflow_handle(d.workflow_id).terminate("test done")
