@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from core.customers import Customer
+from core.events import Event
 
 SIGNAL_EVENT = "event"
 QUERY_STATE = "state"
+
+
+class Carried(BaseModel):
+    """What a journey takes into its next run when it continues-as-new."""
+
+    trigger: Event
+    inbox: list[Event] = Field(default_factory=list)
+    seen_ids: list[str] = Field(default_factory=list)
+    events_received: int = 0
+    send_counts: dict[str, int] = Field(default_factory=dict)
+    sent: list[str] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)
+    runs: int = 1
 
 
 class JourneyInput(BaseModel):
@@ -20,6 +34,7 @@ class JourneyInput(BaseModel):
     # the customer is not known yet. ``await self.refresh()`` reloads it.
     customer: Customer | None = None
     key: str | None = None  # keyed journeys (reentry="always"): this run's key value
+    carried: Carried | None = None  # set when the journey continued-as-new
 
 
 class JourneyResult(BaseModel):
@@ -38,3 +53,5 @@ class JourneyState(BaseModel):
     busy: bool = False
     finished: bool = False
     sent: list[str] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)  # the journey's own self.state
+    runs: int = 1  # how many Temporal runs, continue-as-new included

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from core.journey_models import (
         QUERY_STATE,
         SIGNAL_EVENT,
+        Carried,
         JourneyInput,
         JourneyResult,
         JourneyState,
@@ -159,6 +160,9 @@ class Journey:
     """Base class of every journey. Subclasses implement ``steps``."""
 
     spec: ClassVar[JourneySpec]
+    # checkpoint() continues-as-new past this many history events (Temporal suggests it at
+    # 4,096 and refuses more than 51,200); a journey may lower it.
+    max_history_events: ClassVar[int] = 2_000
 
     def __init__(self) -> None:
         self._inbox: list[Event] = []
@@ -175,6 +179,10 @@ class Journey:
         self._finished = False
         self._send_counts: dict[str, int] = {}
         self._sent: list[str] = []
+        self._runs = 1
+        self._key: str | None = None
+        # The journey's own data, JSON-serialisable; carried across continue-as-new.
+        self.state: dict[str, Any] = {}
 
     # ----- what journey code uses ---------------------------------------------------------
 
@@ -229,6 +237,40 @@ class Journey:
             except asyncio.TimeoutError:
                 return None
         return self._take(types, matches)
+
+    async def checkpoint(self) -> None:
+        """Continue-as-new if the history has grown large; call it once per loop iteration.
+
+        The next run calls ``steps`` again from the top with the same trigger, and with
+        ``self.state``, the inbox, the ids of events already seen and the send counters
+        carried over: no event is lost or handled twice, no email sent twice. Code before
+        the loop should therefore look at ``self.state`` to skip what was done.
+        """
+        info = workflow.info()
+        if info.get_current_history_length() < self.max_history_events and not info.is_continue_as_new_suggested():
+            return
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        assert self._trigger is not None
+        carried = Carried(
+            trigger=self._trigger,
+            inbox=self._inbox,
+            seen_ids=sorted(self._seen_ids),
+            events_received=self._events_received,
+            send_counts=self._send_counts,
+            sent=self._sent,
+            data=self.state,
+            runs=self._runs + 1,
+        )
+        workflow.logger.info("journey %s continues as new (run %d)", self.spec.name, carried.runs)
+        workflow.continue_as_new(
+            JourneyInput(
+                journey=self.spec.name,
+                customer_id=self._customer_id,
+                customer=self._customer,
+                key=self._key,
+                carried=carried,
+            )
+        )
 
     async def sleep(self, duration: timedelta) -> None:
         self._set_step(f"sleep:{_human(duration)}", timeout=duration)
@@ -320,18 +362,26 @@ class Journey:
             busy=self._busy > 0,
             finished=self._finished,
             sent=self._sent,
+            data=self.state,
+            runs=self._runs,
         )
 
     # ----- the engine -----------------------------------------------------------------------
 
     async def _run(self, input: JourneyInput) -> JourneyResult:
         self._customer_id = input.customer_id
-        await workflow.wait_condition(lambda: self._peek(self.spec.triggers) is not None)
-        trigger = self._take(self.spec.triggers)
-        assert trigger is not None
-        self._trigger = trigger
-        workflow.logger.info("journey %s entered by %s (%s)", self.spec.name, trigger.type, trigger.id)
         self._customer = input.customer
+        self._key = input.key
+        if input.carried is not None:
+            self._resume(input.carried)
+            trigger = input.carried.trigger
+        else:
+            await workflow.wait_condition(lambda: self._peek(self.spec.triggers) is not None)
+            taken = self._take(self.spec.triggers)
+            assert taken is not None
+            trigger = taken
+            workflow.logger.info("journey %s entered by %s (%s)", self.spec.name, trigger.type, trigger.id)
+        self._trigger = trigger
 
         steps = asyncio.create_task(self.steps(trigger))
         await workflow.wait_condition(lambda: steps.done() or self._exit_event is not None)
@@ -349,6 +399,23 @@ class Journey:
         steps.result()  # a bug in journey code surfaces here, as a failed workflow task
         self._finish("completed")
         return JourneyResult(outcome="completed", sent=self._sent)
+
+    def _resume(self, carried: Carried) -> None:
+        # Signals that reached this run before its first task are already in the inbox:
+        # put the carried events first, and drop any this journey has seen before.
+        arrived = [e for e in self._inbox if e.id not in set(carried.seen_ids)]
+        self._inbox = list(carried.inbox) + arrived
+        self._seen_ids |= set(carried.seen_ids)
+        self._events_received += carried.events_received
+        self._send_counts = dict(carried.send_counts)
+        self._sent = list(carried.sent)
+        self.state = dict(carried.data)
+        self._runs = carried.runs
+        # An exit event that raced the hand-over is still an exit (the trigger came first).
+        exit_event = next((e for e in arrived if e.type in self.spec.exit_on), None)
+        if exit_event is not None:
+            self._inbox.remove(exit_event)
+            self._exit_event = exit_event
 
     def _peek(self, types: frozenset[str], matches: Callable[[Event], bool] = lambda _: True) -> Event | None:
         return next((e for e in self._inbox if e.type in types and matches(e)), None)

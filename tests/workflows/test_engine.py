@@ -101,3 +101,31 @@ def test_keyed_reentry_needs_a_key() -> None:
 
     with pytest.raises(ValueError, match="needs key="):
         journey(trigger="a.b", reentry="always")
+
+
+async def test_a_long_lived_journey_continues_as_new_without_losing_or_repeating(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("s1")
+    await journey_env.emit("sub.started", customer="s1")
+    for month in range(6):
+        await journey_env.advance(days=30, minutes=1)
+    state = await journey_env.state("s1", "subscription")
+    assert state.runs > 1, "history grew past max_history_events, so it continued as new"
+    assert state.data["months"] == 6 and journey_env.sent_to("s1") == ["welcome"] * 6
+    keys = {e.message_id for e in journey_env.emails_to("s1")}
+    assert len(keys) == 6, "every monthly email has its own ledger entry"
+
+
+async def test_events_in_flight_cross_continue_as_new_once_each(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("s2")
+    await journey_env.emit("sub.started", customer="s2")
+    for i in range(25):
+        await journey_env.emit("sub.ping", customer="s2", id=f"ping-{i}", settle=False)
+    await journey_env.settle()
+    state = await journey_env.state("s2", "subscription")
+    assert state.runs > 1 and state.data["pings"] == 25
+    for i in range(5):  # the same ids again, after the hand-over: already seen
+        await journey_env.emit("sub.ping", customer="s2", id=f"ping-{i}")
+    assert (await journey_env.state("s2", "subscription")).data["pings"] == 25
+    await journey_env.emit("sub.cancelled", customer="s2")
+    final = await journey_env.state("s2", "subscription")
+    assert final.finished and final.step == "exited on sub.cancelled"
