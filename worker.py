@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.customers import CustomerActivities
 from activities.deliver import DeliveryActivities
 from activities.esp import EmailSender, sender_from_settings
+from activities.experiments import ExperimentActivities
 from activities.render import TemplateRenderer
 from core.database import Database
 from core.settings import Settings, get_settings
@@ -49,7 +50,13 @@ def build_worker(
     registry.check_templates(set(renderer.names()))
     delivery = DeliveryActivities(db, renderer, sender, settings.from_email)
     customers = CustomerActivities(db)
-    activities: Sequence[Any] = [delivery.deliver, customers.load_customer]
+    experiments = ExperimentActivities(db)
+    activities: Sequence[Any] = [
+        delivery.deliver,
+        customers.load_customer,
+        experiments.record_split,
+        experiments.record_conversion,
+    ]
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,

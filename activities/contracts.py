@@ -42,3 +42,24 @@ class LoadCustomerInput(BaseModel):
 
 class LoadCustomerResult(BaseModel):
     customer: Customer | None = None
+
+
+RECORD_SPLIT = "record_split"
+RECORD_CONVERSION = "record_conversion"
+
+
+class RecordSplitInput(BaseModel):
+    journey: str
+    customer_id: str
+    entry_id: str
+    split: str
+    variant: str
+
+
+class RecordConversionInput(BaseModel):
+    journey: str
+    customer_id: str
+    entry_id: str
+    goal: str
+    event_id: str
+    variants: dict[str, str] = Field(default_factory=dict)

@@ -22,7 +22,6 @@ import logging
 import uuid
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -113,7 +112,6 @@ class DeliveryActivities:
     async def _claim(self, session, input: DeliverInput, to_email: str, subject: str) -> str | None:  # type: ignore[no-untyped-def]
         """Insert the ledger row as ``sending``; None if the idempotency key exists already."""
         now = utcnow()
-        insert = sqlite.insert if self.db.is_sqlite else postgresql.insert
         values = {
             "id": uuid.uuid4().hex,
             "idempotency_key": input.idempotency_key,
@@ -129,7 +127,7 @@ class DeliveryActivities:
             "updated_at": now,
         }
         statement = (
-            insert(MessageRow)
+            self.db.insert(MessageRow)
             .values(values)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(col(MessageRow.id))

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -72,6 +74,10 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
+
+    def insert(self, table: Any) -> Any:
+        """INSERT with this backend's ON CONFLICT support (SQLite and PostgreSQL share the syntax)."""
+        return sqlite_insert(table) if self.is_sqlite else postgresql_insert(table)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -18,7 +18,6 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -96,10 +95,9 @@ class Dispatcher:
 
     async def _record_entry(self, spec: JourneySpec, event: Event, key: str, wid: str) -> bool:
         """Record the entry; False if ``never`` forbids it (another event entered first)."""
-        insert = sqlite.insert if self.db.is_sqlite else postgresql.insert
         async with self.db.session() as session:
             statement = (
-                insert(JourneyEntryRow)
+                self.db.insert(JourneyEntryRow)
                 .values(
                     journey=spec.name,
                     customer_id=event.customer_id,

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
-
 from core.database import Database
 from core.events import Event
 from core.tables import DispatchRow, EventRow, utcnow
@@ -54,13 +52,12 @@ async def store_events(
         }
         for e in unique.values()
     ]
-    insert = sqlite.insert if db.is_sqlite else postgresql.insert
     async with db.session() as session:
         # One statement decides what is new, atomically, even against a concurrent
         # request carrying the same ids: the unique key is the judge.
         stored: set[str] = set()
         for start in range(0, len(rows), 500):
-            statement = insert(EventRow).on_conflict_do_nothing(index_elements=["id"]).returning(EventRow.id)
+            statement = db.insert(EventRow).on_conflict_do_nothing(index_elements=["id"]).returning(EventRow.id)
             returned = await session.exec(statement, params=rows[start : start + 500])  # type: ignore[call-overload]
             stored.update(returned.scalars().all())
         for event_id, event in unique.items():
@@ -76,7 +73,7 @@ async def store_events(
             if needs_dispatch(e)
         ]
         if outbox:
-            await session.exec(insert(DispatchRow), params=outbox)  # type: ignore[call-overload]
+            await session.exec(db.insert(DispatchRow), params=outbox)  # type: ignore[call-overload]
         await session.commit()
     return result
 

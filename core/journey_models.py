@@ -25,6 +25,9 @@ class Carried(BaseModel):
     sent: list[str] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
     runs: int = 1
+    variants: dict[str, str] = Field(default_factory=dict)
+    goals: dict[str, bool] = Field(default_factory=dict)
+    converted: list[str] = Field(default_factory=list)
 
 
 class JourneyInput(BaseModel):
@@ -55,3 +58,5 @@ class JourneyState(BaseModel):
     sent: list[str] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)  # the journey's own self.state
     runs: int = 1  # how many Temporal runs, continue-as-new included
+    variants: dict[str, str] = Field(default_factory=dict)  # split name -> variant
+    converted: list[str] = Field(default_factory=list)  # goals reached

@@ -111,3 +111,36 @@ class JourneyEntryRow(SQLModel, table=True):
     workflow_id: str = Field(max_length=600)
     trigger_event_id: str = Field(max_length=200)
     entered_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class SplitAssignmentRow(SQLModel, table=True):
+    """Which variant of an A/B split a customer got, once per journey entry."""
+
+    __tablename__ = "split_assignments"
+    __table_args__ = (
+        UniqueConstraint("journey", "customer_id", "entry_id", "split", name="uq_split_assignments"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    journey: str = Field(max_length=100, index=True)
+    customer_id: str = Field(max_length=200)
+    entry_id: str = Field(max_length=200)  # the trigger event id of the journey entry
+    split: str = Field(max_length=100)
+    variant: str = Field(max_length=100)
+    assigned_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class ConversionRow(SQLModel, table=True):
+    """A journey goal reached, with the variants the customer was in at the time."""
+
+    __tablename__ = "conversions"
+    __table_args__ = (UniqueConstraint("journey", "customer_id", "entry_id", "goal", name="uq_conversions"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    journey: str = Field(max_length=100, index=True)
+    customer_id: str = Field(max_length=200)
+    entry_id: str = Field(max_length=200)
+    goal: str = Field(max_length=100)
+    event_id: str = Field(max_length=200)
+    variants: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    converted_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

@@ -12,6 +12,7 @@ This module runs inside Temporal's workflow sandbox: no I/O, no wall clock, no r
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,10 +28,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         DELIVER,
         LOAD_CUSTOMER,
+        RECORD_CONVERSION,
+        RECORD_SPLIT,
         DeliverInput,
         DeliverResult,
         LoadCustomerInput,
         LoadCustomerResult,
+        RecordConversionInput,
+        RecordSplitInput,
     )
     from core import search_attributes as sa
     from core.customers import Customer
@@ -183,6 +188,12 @@ class Journey:
         self._key: str | None = None
         # The journey's own data, JSON-serialisable; carried across continue-as-new.
         self.state: dict[str, Any] = {}
+        self._variants: dict[str, str] = {}
+        self._goals: dict[str, bool] = {}  # goal event type -> ends the journey
+        self._converted: list[str] = []
+        self._conversions_due: list[Event] = []
+        self._recording = False
+        self._goal_task: asyncio.Task[None] | None = None
 
     # ----- what journey code uses ---------------------------------------------------------
 
@@ -238,6 +249,36 @@ class Journey:
                 return None
         return self._take(types, matches)
 
+    async def split(self, name: str, variants: dict[str, int]) -> str:
+        """A/B split: this customer's variant, by weight, e.g. ``{"short": 50, "long": 50}``.
+
+        Deterministic (the same customer gets the same variant of the same split, entry
+        after entry) and recorded in the database for the results.
+        """
+        if name in self._variants:
+            return self._variants[name]
+        variant = choose_variant(self.spec.name, name, self._customer_id, variants)
+        self._variants[name] = variant
+        assert self._trigger is not None
+        await workflow.execute_local_activity(
+            RECORD_SPLIT,
+            RecordSplitInput(
+                journey=self.spec.name, customer_id=self._customer_id, entry_id=self._trigger.id, split=name, variant=variant
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        return variant
+
+    def goal(self, event_type: str, *, exit: bool = False) -> None:
+        """From here on, an ``event_type`` event is a conversion: recorded once per entry with
+        the customer's split variants. ``exit=True`` also ends the journey when it comes."""
+        self._goals[event_type] = exit
+        already = self._peek(frozenset([event_type]))
+        if already is not None:
+            self._on_goal(already)
+        if self._goal_task is None:
+            self._goal_task = asyncio.create_task(self._record_conversions())
+
     async def checkpoint(self) -> None:
         """Continue-as-new if the history has grown large; call it once per loop iteration.
 
@@ -250,6 +291,7 @@ class Journey:
         if info.get_current_history_length() < self.max_history_events and not info.is_continue_as_new_suggested():
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: not self._conversions_due and not self._recording)
         assert self._trigger is not None
         carried = Carried(
             trigger=self._trigger,
@@ -260,6 +302,9 @@ class Journey:
             sent=self._sent,
             data=self.state,
             runs=self._runs + 1,
+            variants=self._variants,
+            goals=self._goals,
+            converted=self._converted,
         )
         workflow.logger.info("journey %s continues as new (run %d)", self.spec.name, carried.runs)
         workflow.continue_as_new(
@@ -344,6 +389,8 @@ class Journey:
             return
         self._seen_ids.add(event.id)
         self._events_received += 1
+        if self._trigger is not None and event.type in self._goals:
+            self._on_goal(event)
         if self._trigger is not None and event.type in self.spec.exit_on:
             if self._exit_event is None:
                 self._exit_event = event
@@ -364,6 +411,8 @@ class Journey:
             sent=self._sent,
             data=self.state,
             runs=self._runs,
+            variants=self._variants,
+            converted=self._converted,
         )
 
     # ----- the engine -----------------------------------------------------------------------
@@ -393,10 +442,12 @@ class Journey:
                 await steps
             except asyncio.CancelledError:
                 pass
+            await self._flush_conversions()
             self._finish(f"exited on {exit_event.type}")
             workflow.logger.info("journey %s exited on %s", self.spec.name, exit_event.type)
             return JourneyResult(outcome="exited", exit_event_type=exit_event.type, sent=self._sent)
         steps.result()  # a bug in journey code surfaces here, as a failed workflow task
+        await self._flush_conversions()
         self._finish("completed")
         return JourneyResult(outcome="completed", sent=self._sent)
 
@@ -411,11 +462,52 @@ class Journey:
         self._sent = list(carried.sent)
         self.state = dict(carried.data)
         self._runs = carried.runs
+        self._variants = dict(carried.variants)
+        self._converted = list(carried.converted)
+        for goal_type, ends in carried.goals.items():
+            self.goal(goal_type, exit=ends)
         # An exit event that raced the hand-over is still an exit (the trigger came first).
         exit_event = next((e for e in arrived if e.type in self.spec.exit_on), None)
         if exit_event is not None:
             self._inbox.remove(exit_event)
             self._exit_event = exit_event
+
+    def _on_goal(self, event: Event) -> None:
+        if event.type in self._converted:
+            return
+        self._converted.append(event.type)
+        self._conversions_due.append(event)
+        if self._goals.get(event.type) and self._exit_event is None:
+            self._exit_event = event
+
+    async def _record_conversions(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._conversions_due))
+            event = self._conversions_due[0]
+            self._recording = True
+            try:
+                assert self._trigger is not None
+                await workflow.execute_local_activity(
+                    RECORD_CONVERSION,
+                    RecordConversionInput(
+                        journey=self.spec.name,
+                        customer_id=self._customer_id,
+                        entry_id=self._trigger.id,
+                        goal=event.type,
+                        event_id=event.id,
+                        variants=self._variants,
+                    ),
+                    start_to_close_timeout=timedelta(seconds=30),
+                )
+            finally:
+                self._recording = False
+            self._conversions_due.pop(0)
+
+    async def _flush_conversions(self) -> None:
+        """Before the journey ends: every conversion it saw is in the database."""
+        if self._goal_task is not None:
+            await workflow.wait_condition(lambda: not self._conversions_due and not self._recording)
+            self._goal_task.cancel()
 
     def _peek(self, types: frozenset[str], matches: Callable[[Event], bool] = lambda _: True) -> Event | None:
         return next((e for e in self._inbox if e.type in types and matches(e)), None)
@@ -443,6 +535,19 @@ class Journey:
     def _finish(self, step: str) -> None:
         self._finished = True
         self._set_step(step)
+
+
+def choose_variant(journey_name: str, split: str, customer_id: str, variants: dict[str, int]) -> str:
+    """Weighted, and the same every time for the same journey, split and customer."""
+    if not variants or any(w < 0 for w in variants.values()) or sum(variants.values()) <= 0:
+        raise ValueError(f"split {split!r}: give variants with non-negative weights that add up to more than 0")
+    digest = hashlib.sha256(f"{journey_name}\0{split}\0{customer_id}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") % sum(variants.values())
+    for variant, weight in variants.items():
+        if point < weight:
+            return variant
+        point -= weight
+    raise AssertionError("unreachable")
 
 
 def _human(duration: timedelta) -> str:

@@ -17,7 +17,7 @@ from types import ModuleType
 from workflows.checks import check_source, sent_templates
 from workflows.engine import Journey, JourneySpec
 
-WAIT_METHODS = {"wait_for", "wait_for_any"}
+WAIT_METHODS = {"wait_for", "wait_for_any", "goal"}
 
 
 class JourneyDefinitionError(Exception):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 
 from api.deps import StateDep
 from core.events import ID_PATTERN
+from core.experiments import SplitResults, split_results
 from core.journey_control import JourneyStatus, cancel_journey, journeys_of
 
 router = APIRouter(tags=["journeys"])
@@ -38,3 +39,14 @@ async def delete_journey(customer_id: CustomerId, journey: str, state: StateDep)
             status.HTTP_404_NOT_FOUND, detail=f"customer {customer_id!r} is not in journey {journey!r} right now"
         )
     return {"journey": journey, "customer_id": customer_id, "status": "cancel requested"}
+
+
+@router.get(
+    "/v1/journeys/{journey}/splits",
+    response_model=SplitResults,
+    summary="A/B split results: entries and goal conversions per variant",
+)
+async def journey_splits(journey: str, state: StateDep) -> SplitResults:
+    if journey not in state.registry.journeys:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no journey named {journey!r}")
+    return await split_results(state.db, journey)

@@ -129,3 +129,48 @@ async def test_events_in_flight_cross_continue_as_new_once_each(journey_env: Jou
     await journey_env.emit("sub.cancelled", customer="s2")
     final = await journey_env.state("s2", "subscription")
     assert final.finished and final.step == "exited on sub.cancelled"
+
+
+async def test_split_is_deterministic_weighted_and_recorded_with_goal_conversions(journey_env: JourneyEnv) -> None:
+    from sqlmodel import select
+
+    from core.tables import ConversionRow, SplitAssignmentRow
+
+    customers = [f"p{i}" for i in range(24)]
+    for c in customers:
+        await journey_env.customer(c)
+        await journey_env.emit("promo.shown", customer=c, settle=False)
+    await journey_env.settle()
+    variants = {c: (await journey_env.state(c, "promo")).variants["email"] for c in customers}
+    assert set(variants.values()) == {"a", "b"}, "both variants are used"
+    for c in customers:
+        assert journey_env.sent_to(c) == (["welcome"] if variants[c] == "a" else ["getting_started"])
+
+    buyers = customers[:5]
+    for c in buyers:
+        await journey_env.emit("promo.bought", customer=c)
+        state = await journey_env.state(c, "promo")
+        assert state.finished and state.converted == ["promo.bought"]
+    await journey_env.advance(days=8)
+
+    # A second entry gets the same variant: the split is by customer, not by chance.
+    await journey_env.emit("promo.shown", customer=customers[0])
+    assert (await journey_env.state(customers[0], "promo")).variants["email"] == variants[customers[0]]
+
+    async with journey_env.db.session() as session:
+        assigned = (await session.exec(select(SplitAssignmentRow))).all()
+        converted = (await session.exec(select(ConversionRow))).all()
+    assert len(assigned) == len(customers) + 1
+    assert {(r.customer_id, r.variant) for r in assigned} == set(variants.items())
+    assert sorted(r.customer_id for r in converted) == sorted(buyers)
+    assert all(r.variants == {"email": variants[r.customer_id]} and r.goal == "promo.bought" for r in converted)
+
+
+def test_split_weights_are_respected_and_zero_means_never() -> None:
+    from workflows.engine import choose_variant
+
+    picks = [choose_variant("promo", "email", f"c{i}", {"a": 90, "b": 10}) for i in range(10_000)]
+    assert 0.88 < picks.count("a") / len(picks) < 0.92
+    assert {choose_variant("promo", "email", f"c{i}", {"a": 0, "b": 1}) for i in range(200)} == {"b"}
+    with pytest.raises(ValueError, match="non-negative weights"):
+        choose_variant("promo", "email", "c1", {"a": 0})
