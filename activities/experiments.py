@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import activity
 
 from activities.contracts import RECORD_CONVERSION, RECORD_SPLIT, RecordConversionInput, RecordSplitInput
@@ -15,22 +17,19 @@ class ExperimentActivities:
 
     @activity.defn(name=RECORD_SPLIT)
     async def record_split(self, input: RecordSplitInput) -> None:
-        statement = (
-            self.db.insert(SplitAssignmentRow)
-            .values(**input.model_dump(), assigned_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["journey", "customer_id", "entry_id", "split"])
+        await self._insert_once(
+            SplitAssignmentRow, {**input.model_dump(), "assigned_at": utcnow()}, ["journey", "customer_id", "entry_id", "split"]
         )
-        async with self.db.session() as session:
-            await session.exec(statement)  # type: ignore[call-overload]
-            await session.commit()
 
     @activity.defn(name=RECORD_CONVERSION)
     async def record_conversion(self, input: RecordConversionInput) -> None:
-        statement = (
-            self.db.insert(ConversionRow)
-            .values(**input.model_dump(), converted_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["journey", "customer_id", "entry_id", "goal"])
+        await self._insert_once(
+            ConversionRow, {**input.model_dump(), "converted_at": utcnow()}, ["journey", "customer_id", "entry_id", "goal"]
         )
+
+    async def _insert_once(self, table: Any, values: dict[str, Any], unique: list[str]) -> None:
+        """A retried activity finds its row already there and changes nothing."""
+        statement = self.db.insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
         async with self.db.session() as session:
             await session.exec(statement)  # type: ignore[call-overload]
             await session.commit()
