@@ -144,3 +144,14 @@ class ConversionRow(SQLModel, table=True):
     event_id: str = Field(max_length=200)
     variants: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     converted_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class SuppressionRow(SQLModel, table=True):
+    """Addresses that must not get marketing mail, kept as a SHA-256 of the normalised
+    address so that erasing a customer keeps no personal data (see core/erasure.py)."""
+
+    __tablename__ = "suppressions"
+
+    email_sha256: str = Field(primary_key=True, max_length=64)
+    reason: str = Field(max_length=40)
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

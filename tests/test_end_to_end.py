@@ -41,6 +41,7 @@ class Stack:
     base_url: str
     client: Client
     mail_dir: Path
+    db: Database
 
     def http(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10)
@@ -81,7 +82,7 @@ async def stack(dev_server: WorkflowEnvironment, tmp_path: Path) -> AsyncIterato
                 assert not serving.done(), "API failed to start"
                 await asyncio.sleep(0.01)
             try:
-                yield Stack(f"http://127.0.0.1:{port}", dev_server.client, catcher.directory)
+                yield Stack(f"http://127.0.0.1:{port}", dev_server.client, catcher.directory, db)
             finally:
                 server.should_exit = True
                 await serving
@@ -213,3 +214,40 @@ async def test_journeys_of_a_customer_and_cancelling_one_over_http(stack: Stack)
         unknown = await http.delete(f"/v1/customers/{customer}/journeys/no_such_journey")
         assert unknown.status_code == 404 and "known: abandoned_cart, welcome" in unknown.json()["detail"]
         assert (await http.get("/v1/customers/nobody-at-all/journeys")).json() == []
+
+
+async def test_erasing_a_customer_removes_journeys_data_and_keeps_only_a_suppression_hash(stack: Stack) -> None:
+    from sqlmodel import select
+
+    from core.erasure import email_hash
+    from core.tables import EventRow, MessageRow, SuppressionRow
+
+    customer = f"gdpr-{uuid.uuid4().hex[:6]}"
+    async with stack.http() as http:
+        await http.put(f"/v1/customers/{customer}", json={"email": f"{customer}@Example.com", "attributes": {"first_name": "Eve"}})
+        await http.post("/v1/events", json={"id": f"{customer}-s", "type": "user.signed_up", "customer_id": customer})
+        await http.post("/v1/events", json={"id": f"{customer}-c", "type": "cart.abandoned", "customer_id": customer})
+
+        async def mailed_and_waiting():  # type: ignore[no-untyped-def]
+            listed = (await http.get(f"/v1/customers/{customer}/journeys")).json()
+            return len(listed) == 2 and all(j["status"] == "running" for j in listed) and len(
+                (await http.get(f"/v1/customers/{customer}/messages")).json()
+            ) == 1
+
+        await wait_until(mailed_and_waiting, what="the customer in two journeys with one email sent")
+        erased = await http.delete(f"/v1/customers/{customer}")
+        assert erased.status_code == 200
+        report = erased.json()
+        assert report["journey_runs_deleted"] == 2 and report["events_deleted"] == 2
+        assert report["messages_deleted"] == 1 and report["address_suppressed"] is True
+
+        assert (await http.get(f"/v1/customers/{customer}")).status_code == 404
+        assert (await http.get(f"/v1/customers/{customer}/messages")).status_code == 404
+        assert (await http.get(f"/v1/customers/{customer}/journeys")).json() == []
+        assert (await http.delete(f"/v1/customers/{customer}")).status_code == 404
+
+    async with stack.db.session() as session:
+        assert (await session.exec(select(EventRow).where(EventRow.customer_id == customer))).all() == []
+        assert (await session.exec(select(MessageRow).where(MessageRow.customer_id == customer))).all() == []
+        suppression = await session.get(SuppressionRow, email_hash(f"{customer}@example.com"))
+    assert suppression is not None and suppression.reason == "erased"

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response, status
 from sqlmodel import col, select
 
-from api.deps import DbDep
+from api.deps import DbDep, StateDep
 from api.schemas import MessageOut
 from core.customer_store import get_customer, upsert_customer
 from core.customers import Customer, CustomerIn
+from core.erasure import ErasureReport, erase_customer
 from core.events import ID_PATTERN
 from core.tables import MessageRow
 
@@ -53,3 +54,17 @@ async def customer_messages(customer_id: CustomerId, db: DbDep) -> list[MessageO
         if not rows and await get_customer(session, customer_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
     return [MessageOut.from_row(r) for r in rows]
+
+
+@router.delete(
+    "/v1/customers/{customer_id}",
+    response_model=ErasureReport,
+    summary="Erase a customer: journeys cancelled and deleted, personal data removed",
+)
+async def delete_customer(customer_id: CustomerId, state: StateDep) -> ErasureReport:
+    """Keeps only a hash of the email address on the suppression list, so the address
+    never receives marketing mail again."""
+    report = await erase_customer(state.db, state.outbox.client, state.registry, customer_id)
+    if report is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
+    return report
