@@ -174,3 +174,13 @@ def test_split_weights_are_respected_and_zero_means_never() -> None:
     assert {choose_variant("promo", "email", f"c{i}", {"a": 0, "b": 1}) for i in range(200)} == {"b"}
     with pytest.raises(ValueError, match="non-negative weights"):
         choose_variant("promo", "email", "c1", {"a": 0})
+
+
+async def test_refresh_sees_a_profile_changed_after_the_journey_started(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("u1", attributes={"vip": False})
+    await journey_env.emit("upsell.considered", customer="u1")
+    await journey_env.customer("u1", attributes={"vip": True})
+    await journey_env.advance(days=1, minutes=1)
+    state = await journey_env.state("u1", "upsell")
+    assert state.data["vip_at_entry"] is False, "self.customer is the profile as the journey entered"
+    assert journey_env.sent_to("u1") == ["welcome"], "after refresh() the branch sees vip=True"
