@@ -45,7 +45,7 @@ def build_worker(
     registry: Registry | None = None,
     **worker_options: Any,
 ) -> Worker:
-    registry = registry or discover()
+    registry = registry or discover(settings.journey_packages)
     renderer = TemplateRenderer(settings.templates_dir)
     registry.check_templates(set(renderer.names()))
     delivery = DeliveryActivities(db, renderer, sender, settings.from_email)
@@ -63,6 +63,7 @@ def build_worker(
         workflows=registry.workflow_classes,
         activities=activities,
         workflow_runner=workflow_runner(),
+        max_cached_workflows=settings.worker_max_cached_workflows,
         **worker_options,
     )
 
@@ -70,7 +71,7 @@ def build_worker(
 async def run_worker(settings: Settings) -> None:
     from core.temporal import connect
 
-    registry = discover()
+    registry = discover(settings.journey_packages)
     sender = sender_from_settings(settings)
     db = Database(settings.resolved_database_url)
     client = await connect(settings)

@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        registry: Registry = discover()
+        registry: Registry = discover(settings.journey_packages)
         db = Database(settings.resolved_database_url)
         # Lazy: the API starts and accepts events even while Temporal is away.
         client = temporal_client or await connect(settings, lazy=True)

@@ -40,6 +40,8 @@ from core import search_attributes
 from core.binaries import temporal_cli
 from core.migrate import upgrade
 from core.temporal import DATA_CONVERTER
+from bench.memory import park_customers
+from bench.time_skipping import thirty_day_journey_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key-0123456789"
@@ -92,7 +94,7 @@ async def wait_http(url: str, timeout: float = 60) -> None:
     raise TimeoutError(f"{url} did not come up")
 
 
-async def start_stack(home: Path) -> tuple[WorkflowEnvironment, Stack]:
+async def start_stack(home: Path, waiting: int = 0) -> tuple[WorkflowEnvironment, Stack]:
     log("starting Temporal dev server (SQLite file, WAL)")
     env = await WorkflowEnvironment.start_local(
         data_converter=DATA_CONVERTER,
@@ -112,6 +114,10 @@ async def start_stack(home: Path) -> tuple[WorkflowEnvironment, Stack]:
         "JOURNEYS_TEMPORAL_ADDRESS": address,
         "JOURNEYS_API_KEY": API_KEY,
         "JOURNEYS_SMTP_PORT": str(smtp_port),
+        "JOURNEYS_JOURNEY_PACKAGES": "workflows.journeys,bench.journeys",
+        # Keep every waiting journey in the worker's cache, so the memory figure is the
+        # cost of a cached journey (the default, 1,000, caps memory instead).
+        "JOURNEYS_WORKER_MAX_CACHED_WORKFLOWS": str(max(1000, waiting + 1000)),
         "PYTHONUNBUFFERED": "1",
     }
     journeys = [sys.executable, "-m", "core.cli"]
@@ -315,7 +321,7 @@ async def bare_latency(client: Client, queue: str, count: int, rate: float) -> l
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="journeys-bench-"))
-    env, stack = await start_stack(home)
+    env, stack = await start_stack(home, args.waiting)
     results: dict[str, Any] = {}
     try:
         async with httpx.AsyncClient(
@@ -360,6 +366,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             results["e2e_p50_ms"], results["e2e_p99_ms"] = pct(e2e, 50) * 1000, pct(e2e, 99) * 1000
             results["e2e_mean_ms"] = statistics.mean(e2e) * 1000
             results["throughput_ratio"] = results["e2e_emails_per_s"] / results["bare_per_s"]
+
+            if args.waiting:
+                log(f"memory: parking {args.waiting} customers in a waiting journey")
+                results["memory"] = await park_customers(http, stack.client, stack.processes[1].pid, args.waiting)
     finally:
         stop_stack(stack)
         await env.shutdown()
@@ -379,6 +389,18 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> str:
         f"  at a steady {args.rate:g}/s: end-to-end p50 {r['e2e_p50_ms']:6.0f} ms, p99 {r['e2e_p99_ms']:6.0f} ms   (aim p99 < 1000 ms)",
         f"  at a steady {args.rate:g}/s: bare       p50 {r['bare_p50_ms']:6.0f} ms, p99 {r['bare_p99_ms']:6.0f} ms",
         f"  latency ratio p50 {r['e2e_p50_ms'] / r['bare_p50_ms']:.2f}, p99 {r['e2e_p99_ms'] / r['bare_p99_ms']:.2f}",
+        f"  30-day, 10-step journey on the time-skipping server: median {r['thirty_days']['median_s'] * 1000:.0f} ms, "
+        f"max {r['thirty_days']['max_s'] * 1000:.0f} ms   (aim well under 1 s)",
+        *(
+            [
+                f"  worker memory, {r['memory']['waiting']:.0f} customers waiting (all cached): "
+                f"{r['memory']['rss_before_mb']:.0f} -> {r['memory']['rss_after_mb']:.0f} MB RSS, "
+                f"{r['memory']['mb_per_1000_waiting']:.1f} MB per 1,000 waiting; "
+                f"{r['memory']['journeys_started_per_s']:.0f} journeys started/s"
+            ]
+            if "memory" in r
+            else []
+        ),
         "  CPU per email at saturation (ms): "
         + ", ".join(f"{k} {v:.1f}" for k, v in r["e2e_cpu_ms_per_email"].items())
         + f"; bare worker {r['bare_worker_cpu_ms_per_workflow']:.1f} per workflow",
@@ -395,9 +417,12 @@ def main() -> None:
     parser.add_argument("--saturation", type=int, default=300, help="workflows/emails at saturation (default 300)")
     parser.add_argument("--rate", type=float, default=10.0, help="steady rate, events/s (default 10)")
     parser.add_argument("--seconds", type=float, default=30.0, help="steady run length (default 30)")
+    parser.add_argument("--waiting", type=int, default=10_000, help="customers parked for the memory figure (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     results = asyncio.run(run(args))
+    log("time-skipping: a 30-day, 10-step journey")
+    results["thirty_days"] = asyncio.run(thirty_day_journey_seconds())
     print(report(results, args), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

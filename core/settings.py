@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     from_email: str = "Journeys <journeys@example.com>"
 
     templates_dir: Path = PROJECT_ROOT / "templates"
+    # Where journeys live: comma-separated Python packages, every module in them scanned.
+    journey_packages: str = "workflows.journeys"
+    # Journeys the worker keeps in memory between events (Temporal's sticky cache); the
+    # rest are replayed from history when their next event or timer comes.
+    worker_max_cached_workflows: int = 1000
     # Dev-only: serve the mail catcher's inbox at /dev/mail.
     dev_mail: bool = False
 

@@ -86,16 +86,17 @@ class Registry:
             raise JourneyDefinitionError("\n".join(missing) + f"\n(templates found: {listed})")
 
 
-def discover(package: str = "workflows.journeys") -> Registry:
-    """Import every module of ``package`` and register the journeys they define."""
+def discover(packages: str = "workflows.journeys") -> Registry:
+    """Import every module of the (comma-separated) ``packages`` and register their journeys."""
     registry = Registry()
-    root = importlib.import_module(package)
-    for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{package}.{info.name}")
-        for spec in _journeys_in(module):
-            registry.add(spec)
+    for package in [p.strip() for p in packages.split(",") if p.strip()]:
+        root = importlib.import_module(package)
+        for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
+            if info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{package}.{info.name}")
+            for spec in _journeys_in(module):
+                registry.add(spec)
     return registry
 
 

@@ -1,0 +1,41 @@
+"""How long a 30-day, 10-step journey takes on the time-skipping test server."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from core.binaries import temporal_test_server
+from core.temporal import DATA_CONVERTER
+from core.testing import register_search_attributes, running_journeys
+from workflows.registry import discover
+
+
+async def thirty_day_journey_seconds(runs: int = 5) -> dict[str, float]:
+    """Wall-clock seconds from the trigger to the finished journey, over ``runs`` customers."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER, test_server_existing_path=temporal_test_server()
+    )
+    await register_search_attributes(env)
+    timings: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            async with running_journeys(env, discover("bench.journeys"), Path(home)) as kit:
+                for i in range(runs + 1):  # the first run warms up the worker
+                    customer = f"month-{i}"
+                    await kit.customer(customer)
+                    started = time.perf_counter()
+                    await kit.emit("bench.month", customer=customer)
+                    await kit.advance(days=31)
+                    took = time.perf_counter() - started
+                    state = await kit.state(customer, "thirty_days")
+                    assert state.finished and len(kit.sent_to(customer)) == 5, state
+                    if i:
+                        timings.append(took)
+    finally:
+        await env.shutdown()
+    return {"median_s": statistics.median(timings), "max_s": max(timings)}
