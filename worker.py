@@ -27,7 +27,17 @@ log = logging.getLogger("journeys.worker")
 
 # Modules journeys import that are deterministic and side-effect free: loaded once, shared
 # by every workflow run instead of re-imported into each sandbox (memory and start time).
-PASSTHROUGH_MODULES = ("core", "activities", "workflows.engine", "pydantic", "jinja2", "sqlalchemy", "sqlmodel")
+PASSTHROUGH_MODULES = (
+    "core",
+    "activities",
+    "workflows.engine",
+    "workflows.definition",
+    "workflows.variants",
+    "pydantic",
+    "jinja2",
+    "sqlalchemy",
+    "sqlmodel",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -64,6 +74,7 @@ def build_worker(
         activities=activities,
         workflow_runner=workflow_runner(),
         max_cached_workflows=settings.worker_max_cached_workflows,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         **worker_options,
     )
 

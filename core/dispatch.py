@@ -29,7 +29,7 @@ from core.database import Database
 from core.events import Event
 from core.journey_models import SIGNAL_EVENT, JourneyInput
 from core.tables import JourneyEntryRow, utcnow
-from workflows.engine import JourneySpec, workflow_id
+from workflows.definition import JourneySpec, workflow_id
 from workflows.registry import Registry
 
 log = logging.getLogger("journeys.dispatch")

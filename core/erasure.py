@@ -33,7 +33,7 @@ from core.tables import (
     SuppressionRow,
     utcnow,
 )
-from workflows.engine import workflow_id
+from workflows.definition import workflow_id
 from workflows.registry import Registry
 
 log = logging.getLogger("journeys.erasure")

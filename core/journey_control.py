@@ -16,7 +16,7 @@ from core import search_attributes as sa
 from core.database import Database
 from core.tables import JourneyEntryRow
 from core.journey_models import QUERY_STATE, JourneyState
-from workflows.engine import workflow_id
+from workflows.definition import workflow_id
 from workflows.registry import Registry
 
 QUERY_TIMEOUT = timedelta(seconds=3)

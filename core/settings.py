@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # Journeys the worker keeps in memory between events (Temporal's sticky cache); the
     # rest are replayed from history when their next event or timer comes.
     worker_max_cached_workflows: int = 1000
+    # Workflow activations run in threads under one GIL: too many at once and each takes
+    # seconds of wall time (Temporal flags >2 s as a potential deadlock). Few is faster.
+    worker_max_concurrent_workflow_tasks: int = 8
     # Dev-only: serve the mail catcher's inbox at /dev/mail.
     dev_mail: bool = False
 

@@ -44,7 +44,7 @@ from core.journey_models import QUERY_STATE, JourneyState
 from core.migrate import upgrade
 from core.settings import Settings
 from core.temporal import DATA_CONVERTER
-from workflows.engine import workflow_id
+from workflows.definition import workflow_id
 from workflows.registry import Registry, discover
 
 SETTLE_DEADLINE = 15.0

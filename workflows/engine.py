@@ -1,10 +1,11 @@
-"""The journey engine: the ``Journey`` base class and the ``@journey`` decorator.
+"""The journey engine: the ``Journey`` base class every journey extends.
 
 A journey is a Temporal workflow, one per customer and journey, with the id
 ``journey:{journey}:{customer_id}``. Every event for it arrives through one signal and
 lands in an **inbox**; ``wait_for`` consumes from the inbox, so an event that arrived
 before the wait began is never missed. An ``exit_on`` event ends the journey wherever
-it is, by cancelling the steps (timers and activities included).
+it is, by cancelling the steps (timers and activities included). How a journey is
+declared (``@journey``) lives in workflows/definition.py; both are imported from here.
 
 This module runs inside Temporal's workflow sandbox: no I/O, no wall clock, no randomness.
 """
@@ -12,12 +13,9 @@ This module runs inside Temporal's workflow sandbox: no I/O, no wall clock, no r
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from temporalio import workflow
@@ -48,8 +46,9 @@ with workflow.unsafe.imports_passed_through():
         JourneyResult,
         JourneyState,
     )
+    from workflows.definition import JourneySpec, Reentry, journey, workflow_id
+    from workflows.variants import choose_variant
 
-Reentry = Literal["never", "after_exit", "always"]
 Where = dict[str, Any] | Callable[[Event], bool] | None
 
 
@@ -68,97 +67,6 @@ DELIVER_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=["TemplateError", "InvalidMessage"],
 )
-
-
-def workflow_id(journey_name: str, customer_id: str, key: str | None = None) -> str:
-    """Deterministic, from business keys: a second trigger finds the running journey.
-
-    Keyed journeys (``reentry="always"``) run once per key value, e.g. per cart.
-    """
-    base = f"journey:{journey_name}:{customer_id}"
-    return f"{base}:{key}" if key is not None else base
-
-
-@dataclass(frozen=True)
-class JourneySpec:
-    """What a journey declares; dispatch reads it to route events (core/dispatch.py)."""
-
-    name: str
-    triggers: frozenset[str]
-    exit_on: frozenset[str]
-    listens_to: frozenset[str]  # declared extra event types that wait_for consumes
-    reentry: Reentry
-    cls: type["Journey"]
-    key: str | None = None  # with reentry="always": the trigger property that names a run
-
-    @property
-    def listened(self) -> frozenset[str]:
-        """Every event type this journey must receive once it runs."""
-        return self.exit_on | self.listens_to
-
-
-def _snake_case(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _as_set(value: str | Iterable[str]) -> frozenset[str]:
-    return frozenset([value]) if isinstance(value, str) else frozenset(value)
-
-
-def journey(
-    *,
-    trigger: str | Iterable[str],
-    exit_on: str | Iterable[str] = (),
-    listens_to: str | Iterable[str] = (),
-    reentry: Reentry = "after_exit",
-    key: str | None = None,
-    name: str | None = None,
-) -> Callable[[type["Journey"]], type["Journey"]]:
-    """Declare a journey: the event(s) that start it, the events that end it, its name.
-
-    ``reentry``: ``"after_exit"`` (default) lets a customer enter again once the journey
-    ended; ``"never"`` enters each customer once, ever (kept in the database, so it holds
-    after Temporal forgot the old run); ``"always"`` runs one journey per value of the
-    trigger's ``key`` property (e.g. ``key="cart_id"``), side by side.
-
-    ``listens_to`` lists event types ``wait_for`` waits on; types passed to ``wait_for``
-    as string literals are found in the source by the registry, so most journeys need not
-    declare any.
-    """
-    triggers = _as_set(trigger)
-    if not triggers:
-        raise ValueError("a journey needs at least one trigger event type")
-    if reentry not in ("never", "after_exit", "always"):
-        raise ValueError(f"reentry={reentry!r}: use 'never', 'after_exit' or 'always'")
-    if (reentry == "always") != (key is not None):
-        raise ValueError("reentry='always' needs key='<property>' (e.g. key='cart_id'), and key needs reentry='always'")
-
-    def wrap(cls: type[Journey]) -> type[Journey]:
-        journey_name = name or _snake_case(cls.__name__)
-        cls.spec = JourneySpec(
-            name=journey_name,
-            triggers=triggers,
-            exit_on=_as_set(exit_on),
-            listens_to=_as_set(listens_to),
-            reentry=reentry,
-            cls=cls,
-            key=key,
-        )
-
-        # Temporal wants @workflow.run defined on the workflow class itself, so each
-        # journey gets its own small run method that calls the engine.
-        async def run(self, input: JourneyInput) -> JourneyResult:  # type: ignore[no-untyped-def]
-            return await self._run(input)
-
-        run.__name__ = "run"
-        run.__qualname__ = f"{cls.__name__}.run"
-        run.__module__ = cls.__module__
-        # Real classes, not strings: the SDK reads them to decode the input.
-        run.__annotations__ = {"input": JourneyInput, "return": JourneyResult}
-        setattr(cls, "run", workflow.run(run))
-        return workflow.defn(name=journey_name)(cls)
-
-    return wrap
 
 
 class Journey:
@@ -537,19 +445,6 @@ class Journey:
         self._set_step(step)
 
 
-def choose_variant(journey_name: str, split: str, customer_id: str, variants: dict[str, int]) -> str:
-    """Weighted, and the same every time for the same journey, split and customer."""
-    if not variants or any(w < 0 for w in variants.values()) or sum(variants.values()) <= 0:
-        raise ValueError(f"split {split!r}: give variants with non-negative weights that add up to more than 0")
-    digest = hashlib.sha256(f"{journey_name}\0{split}\0{customer_id}".encode()).digest()
-    point = int.from_bytes(digest[:8], "big") % sum(variants.values())
-    for variant, weight in variants.items():
-        if point < weight:
-            return variant
-        point -= weight
-    raise AssertionError("unreachable")
-
-
 def _human(duration: timedelta) -> str:
     seconds = int(duration.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -558,4 +453,4 @@ def _human(duration: timedelta) -> str:
     return f"{seconds}s"
 
 
-__all__ = ["Journey", "JourneySpec", "journey", "workflow_id", "Event", "ApplicationError"]
+__all__ = ["Journey", "JourneySpec", "Reentry", "journey", "workflow_id", "choose_variant", "Event", "ApplicationError"]
