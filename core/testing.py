@@ -209,14 +209,19 @@ def journey_registry() -> Registry:
 
 
 @asynccontextmanager
-async def running_journeys(env: WorkflowEnvironment, registry: Registry, home: Path) -> AsyncIterator[JourneyEnv]:
+async def running_journeys(
+    env: WorkflowEnvironment, registry: Registry, home: Path, templates_dir: Path | None = None
+) -> AsyncIterator[JourneyEnv]:
     """A worker for ``registry`` on ``env`` with a fresh SQLite ledger in ``home``."""
     from worker import build_worker
 
+    home.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{home / 'journeys.db'}"
     upgrade(database_url)
     db = Database(database_url)
     settings = Settings(home=home, database_url=database_url, temporal_task_queue=f"test-{uuid.uuid4().hex[:8]}")
+    if templates_dir is not None:
+        settings = settings.model_copy(update={"templates_dir": templates_dir})
     kit = JourneyEnv(env, db, registry, settings)
     worker = build_worker(env.client, settings=settings, db=db, sender=kit.outbox, registry=registry)
     async with worker:

@@ -157,7 +157,7 @@ async def test_an_event_for_a_customer_not_yet_known_starts_the_journey(stack: S
     handle = stack.client.get_workflow_handle(f"journey:abandoned_cart:{customer}")
 
     async def sleeping_an_hour() -> bool:
-        return (await handle.query(QUERY_STATE, result_type=JourneyState)).step == "sleep:1h"
+        return (await handle.query(QUERY_STATE, result_type=JourneyState)).step == "before cart_reminder"
 
     await wait_until(sleeping_an_hour, what="the cart journey waiting its hour")
 
@@ -194,7 +194,7 @@ async def test_journeys_of_a_customer_and_cancelling_one_over_http(stack: Stack)
         async def both_waiting():  # type: ignore[no-untyped-def]
             listed = (await http.get(f"/v1/customers/{customer}/journeys")).json()
             steps = {j["journey"]: j["step"] for j in listed}
-            return listed if steps == {"abandoned_cart": "sleep:1h", "welcome": "wait:user.activated"} else None
+            return listed if steps == {"abandoned_cart": "before cart_reminder", "welcome": "wait:user.activated"} else None
 
         listed = await wait_until(both_waiting, what="both journeys waiting")
         welcome = next(j for j in listed if j["journey"] == "welcome")

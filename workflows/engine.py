@@ -133,24 +133,31 @@ class Journey:
         return self.customer
 
     async def wait_for(
-        self, event_type: str, *, where: Where = None, timeout: timedelta | None = None
+        self, event_type: str, *, where: Where = None, timeout: timedelta | None = None, step: str | None = None
     ) -> Event | None:
         """The first ``event_type`` event from the inbox (earlier arrivals count); None on timeout.
 
         ``where`` narrows the match: a dict of property values (``{"cart_id": "k1"}``) or a
-        function of the event. Events that do not match stay in the inbox.
+        function of the event. Events that do not match stay in the inbox. ``step`` names
+        this point for operators (the ``JourneyStep`` search attribute); default
+        ``wait:<type>``.
         """
-        return await self.wait_for_any([event_type], where=where, timeout=timeout)
+        return await self.wait_for_any([event_type], where=where, timeout=timeout, step=step)
 
     async def wait_for_any(
-        self, event_types: Iterable[str], *, where: Where = None, timeout: timedelta | None = None
+        self,
+        event_types: Iterable[str],
+        *,
+        where: Where = None,
+        timeout: timedelta | None = None,
+        step: str | None = None,
     ) -> Event | None:
         """The first event of any of ``event_types`` (same rules as ``wait_for``)."""
         types = frozenset(event_types)
         matches = _matcher(where)
         if self._peek(types, matches) is None:
-            label = "|".join(sorted(types))
-            self._set_step(f"wait:{label}", waiting_for=sorted(types), timeout=timeout)
+            label = step or "wait:" + "|".join(sorted(types))
+            self._set_step(label, waiting_for=sorted(types), timeout=timeout)
             try:
                 await workflow.wait_condition(lambda: self._peek(types, matches) is not None, timeout=timeout)
             except asyncio.TimeoutError:
@@ -225,18 +232,20 @@ class Journey:
             )
         )
 
-    async def sleep(self, duration: timedelta) -> None:
-        self._set_step(f"sleep:{_human(duration)}", timeout=duration)
+    async def sleep(self, duration: timedelta, *, step: str | None = None) -> None:
+        """A durable timer. ``step`` names it for operators; default ``sleep:<duration>``."""
+        self._set_step(step or f"sleep:{_human(duration)}", timeout=duration)
         await workflow.sleep(duration)
 
-    async def sleep_until(self, moment: datetime) -> None:
+    async def sleep_until(self, moment: datetime, *, step: str | None = None) -> None:
         """Sleep until an aware datetime, e.g. ``self.next_local_time(9)``; past moments return at once."""
         if moment.tzinfo is None:
             raise ValueError("sleep_until needs an aware datetime (use self.next_local_time(...))")
         duration = moment - workflow.now()
         if duration <= timedelta(0):
             return
-        self._set_step(f"sleep-until:{moment.astimezone(timezone.utc).isoformat(timespec='minutes')}", timeout=duration)
+        label = step or f"sleep-until:{moment.astimezone(timezone.utc).isoformat(timespec='minutes')}"
+        self._set_step(label, timeout=duration)
         await workflow.sleep(duration)
 
     def next_local_time(self, hour: int, minute: int = 0) -> datetime:

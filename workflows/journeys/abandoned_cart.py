@@ -9,7 +9,7 @@ from workflows.engine import Event, Journey, journey
 class AbandonedCart(Journey):
     async def steps(self, event: Event) -> None:
         cart = event.properties
-        await self.sleep(timedelta(hours=1))
+        await self.sleep(timedelta(hours=1), step="before cart_reminder")
         await self.send("cart_reminder", context={"cart": cart})
-        await self.sleep(timedelta(days=1))
+        await self.sleep(timedelta(days=1), step="before second cart_reminder")
         await self.send("cart_reminder", context={"cart": cart, "second_reminder": True})
