@@ -251,3 +251,26 @@ async def test_erasing_a_customer_removes_journeys_data_and_keeps_only_a_suppres
         assert (await session.exec(select(MessageRow).where(MessageRow.customer_id == customer))).all() == []
         suppression = await session.get(SuppressionRow, email_hash(f"{customer}@example.com"))
     assert suppression is not None and suppression.reason == "erased"
+
+
+async def test_split_results_over_http(stack: Stack) -> None:
+    from core.tables import ConversionRow, SplitAssignmentRow, utcnow
+
+    journey, now = "welcome", utcnow()
+    run = uuid.uuid4().hex[:6]
+    async with stack.db.session() as session:
+        for i, variant in enumerate(["a", "a", "a", "b", "b"]):
+            session.add(SplitAssignmentRow(journey=journey, customer_id=f"{run}-{i}", entry_id=f"e{i}", split=f"subject-{run}", variant=variant, assigned_at=now))
+        for i in (0, 3, 4):
+            session.add(ConversionRow(journey=journey, customer_id=f"{run}-{i}", entry_id=f"e{i}", goal="user.activated",
+                                      event_id=f"x{i}", variants={f"subject-{run}": "a" if i == 0 else "b"}, converted_at=now))
+        await session.commit()
+    async with stack.http() as http:
+        response = await http.get(f"/v1/journeys/{journey}/splits")
+        assert response.status_code == 200
+        assert response.json()["splits"][f"subject-{run}"] == {
+            "a": {"entries": 3, "conversions": {"user.activated": 1}},
+            "b": {"entries": 2, "conversions": {"user.activated": 2}},
+        }
+        missing = await http.get("/v1/journeys/nope/splits")
+        assert missing.status_code == 404
