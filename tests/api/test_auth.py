@@ -10,6 +10,8 @@ ROUTES = [
     ("GET", "/v1/customers/c1/messages"),
     ("GET", "/v1/customers/c1/journeys"),
     ("DELETE", "/v1/customers/c1/journeys/welcome"),
+    ("DELETE", "/v1/customers/c1"),
+    ("GET", "/v1/journeys/welcome/splits"),
 ]
 
 
