@@ -7,12 +7,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test bench install clean help
+.PHONY: dev test bench lint install clean help
 
 help:
 	@echo "make dev    run Temporal dev server, worker, API and mail catcher (Ctrl-C stops)"
 	@echo "make test   run the test suite"
 	@echo "make bench  run the benchmarks in bench/"
+	@echo "make lint   type-check with mypy"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +31,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/python -m mypy core api workflows activities worker.py bench
 
 clean:
 	rm -rf $(VENV) .journeys .pytest_cache

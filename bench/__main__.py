@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -257,10 +257,10 @@ async def e2e_saturation(http: httpx.AsyncClient, watcher: MailWatcher, customer
     return len(customers) / (max(arrivals.values()) - started)
 
 
-async def steady(rate: float, count: int, fire: Callable[[int], Awaitable[None]]) -> list[float]:
+async def steady(rate: float, count: int, fire: Callable[[int], Coroutine[Any, Any, None]]) -> list[float]:
     """Call ``fire(i)`` at a steady ``rate`` per second; returns each call's scheduled send time."""
     sent: list[float] = []
-    tasks = []
+    tasks: list[asyncio.Task[None]] = []
     t0 = time.time() + 0.2
     for i in range(count):
         delay = t0 + i / rate - time.time()

@@ -72,9 +72,9 @@ async def erase_customer(db: Database, client: Client, registry: Registry, custo
     runs = await asyncio.gather(*[_delete_runs(client, wid) for wid in sorted(workflow_ids)])
 
     async with db.session() as session:
-        messages = await session.exec(delete(MessageRow).where(MessageRow.customer_id == customer_id))  # type: ignore[call-overload]
+        messages = await session.exec(delete(MessageRow).where(col(MessageRow.customer_id) == customer_id))  # type: ignore[call-overload]
         for table in (JourneyEntryRow, SplitAssignmentRow, ConversionRow):
-            await session.exec(delete(table).where(table.customer_id == customer_id))  # type: ignore[call-overload, attr-defined]
+            await session.exec(delete(table).where(col(table.customer_id) == customer_id))  # type: ignore[call-overload]
         suppressed = False
         if customer is not None:
             if customer.email:
@@ -85,7 +85,7 @@ async def erase_customer(db: Database, client: Client, registry: Registry, custo
                 )
                 await session.exec(statement)  # type: ignore[call-overload]
                 suppressed = True
-            await session.exec(delete(CustomerRow).where(CustomerRow.id == customer_id))  # type: ignore[call-overload]
+            await session.exec(delete(CustomerRow).where(col(CustomerRow.id) == customer_id))  # type: ignore[call-overload]
         await session.commit()
     report = ErasureReport(
         customer_id=customer_id,
