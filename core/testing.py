@@ -48,6 +48,7 @@ from workflows.definition import workflow_id
 from workflows.registry import Registry, discover
 
 SETTLE_DEADLINE = 15.0
+ADVANCE_DEADLINE = 20.0
 
 
 async def register_search_attributes(env: WorkflowEnvironment) -> None:
@@ -122,7 +123,14 @@ class JourneyEnv:
     ) -> None:
         """Skip time forward, then wait until every journey has done what became due."""
         duration = (duration or timedelta()) + timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-        await self.env.sleep(duration)
+        try:
+            await asyncio.wait_for(self.env.sleep(duration), timeout=ADVANCE_DEADLINE)
+        except TimeoutError:
+            raise TimeoutError(
+                f"the time-skipping server did not skip {duration} within {ADVANCE_DEADLINE}s: its clock is "
+                "held while any workflow has a task no worker takes (e.g. a journey started on another "
+                "task queue, or by a test that did not end it)"
+            ) from None
         await self.settle()
 
     def emails_to(self, customer: str) -> list[OutgoingEmail]:
