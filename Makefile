@@ -13,7 +13,7 @@ help:
 	@echo "make dev    run Temporal dev server, worker, API and mail catcher (Ctrl-C stops)"
 	@echo "make test   run the test suite"
 	@echo "make bench  run the benchmarks in bench/"
-	@echo "make lint   type-check with mypy"
+	@echo "make lint   ruff (unused and undefined names) and mypy"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
+	$(BIN)/python -m ruff check core api workflows activities worker.py bench tests
 	$(BIN)/python -m mypy core api workflows activities worker.py bench
 
 clean:

@@ -98,6 +98,7 @@ async def run_worker(settings: Settings) -> None:
     try:
         await worker.run()
     finally:
+        await sender.aclose()
         await db.dispose()
 
 

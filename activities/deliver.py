@@ -111,24 +111,11 @@ class DeliveryActivities:
 
     async def _claim(self, session, input: DeliverInput, to_email: str, subject: str) -> str | None:  # type: ignore[no-untyped-def]
         """Insert the ledger row as ``sending``; None if the idempotency key exists already."""
-        now = utcnow()
-        values = {
-            "id": uuid.uuid4().hex,
-            "idempotency_key": input.idempotency_key,
-            "customer_id": input.customer_id,
-            "journey": input.journey,
-            "step": input.step,
-            "template": input.template,
-            "to_email": to_email,
-            "subject": subject,
-            "status": "sending",
-            "attempts": 1,
-            "created_at": now,
-            "updated_at": now,
-        }
+        row = self._new_row(input, to_email)
+        row.subject, row.status, row.attempts = subject, "sending", 1
         statement = (
             self.db.insert(MessageRow)
-            .values(values)
+            .values(row.model_dump())
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(col(MessageRow.id))
         )

@@ -15,8 +15,6 @@ from jinja2 import ChainableUndefined, FileSystemLoader, TemplateNotFound, Templ
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-PARTS = ("subject.txt", "body.html", "body.txt")
-
 
 class TemplateError(Exception):
     """A template that cannot render: unknown, broken, or asking for what it may not."""

@@ -70,7 +70,7 @@ class Stack:
     temporal_address: str
     client: Client
     bare_queue: str
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
     def mail_dir(self) -> Path:
@@ -133,7 +133,7 @@ async def start_stack(home: Path, waiting: int = 0) -> tuple[WorkflowEnvironment
     stack = Stack(home, f"http://127.0.0.1:{api_port}", address, env.client, bare_queue)
     for name, command in commands.items():
         out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        stack.processes.append(subprocess.Popen(command, env=child_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+        stack.processes[name] = subprocess.Popen(command, env=child_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     await wait_http(f"{stack.api_url}/healthz")
     log(f"stack up: API {stack.api_url}, Temporal {address}, SMTP :{smtp_port}, logs in {logs}")
     return env, stack
@@ -148,14 +148,14 @@ def cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
-def stack_cpu(stack: Stack, names: list[str]) -> dict[str, float]:
-    return {name: cpu_seconds(p.pid) for name, p in zip(names, stack.processes)}
+def stack_cpu(stack: Stack) -> dict[str, float]:
+    return {name: cpu_seconds(p.pid) for name, p in stack.processes.items()}
 
 
 def stop_stack(stack: Stack) -> None:
-    for process in stack.processes:
+    for process in stack.processes.values():
         process.send_signal(signal.SIGTERM)
-    for process in stack.processes:
+    for process in stack.processes.values():
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -345,17 +345,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             results["ingest_batch_events_per_s"] = await ingest_batches(http, args.batches, args.batch_size, concurrency=4)
 
             log(f"bare Temporal saturation: {args.saturation} workflows")
-            bare_before = stack_cpu(stack, ["mailcatcher", "worker", "api", "bare-worker"])["bare-worker"]
+            bare_before = stack_cpu(stack)["bare-worker"]
             results["bare_per_s"] = await bare_saturation(stack.client, stack.bare_queue, args.saturation)
-            bare_after = stack_cpu(stack, ["mailcatcher", "worker", "api", "bare-worker"])["bare-worker"]
+            bare_after = stack_cpu(stack)["bare-worker"]
             results["bare_worker_cpu_ms_per_workflow"] = round((bare_after - bare_before) * 1000 / args.saturation, 2)
             log(f"end-to-end saturation: {args.saturation} signups -> welcome emails")
-            names = ["mailcatcher", "worker", "api", "bare-worker"]
-            before = stack_cpu(stack, names)
+            before = stack_cpu(stack)
             results["e2e_emails_per_s"] = await e2e_saturation(http, watcher, sat_customers)
-            after = stack_cpu(stack, names)
+            after = stack_cpu(stack)
             results["e2e_cpu_ms_per_email"] = {
-                n: round((after[n] - before[n]) * 1000 / args.saturation, 2) for n in names if n != "bare-worker"
+                n: round((after[n] - before[n]) * 1000 / args.saturation, 2) for n in after if n != "bare-worker"
             }
 
             log(f"bare Temporal at a steady {args.rate}/s for {args.seconds}s")
@@ -369,7 +368,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             if args.waiting:
                 log(f"memory: parking {args.waiting} customers in a waiting journey")
-                results["memory"] = await park_customers(http, stack.client, stack.processes[1].pid, args.waiting)
+                results["memory"] = await park_customers(http, stack.client, stack.processes["worker"].pid, args.waiting)
     finally:
         stop_stack(stack)
         await env.shutdown()

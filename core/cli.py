@@ -68,6 +68,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_makemigration(args: argparse.Namespace) -> int:
+    from core.migrate import make_revision
+
+    make_revision(get_settings().resolved_database_url, args.message)
+    print("written to core/migrations/versions/: rename it NNNN_<what>.py, check it, commit it")
+    return 0
+
+
 def cmd_mailcatcher(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -125,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(func=cmd_migrate)
+
+    makemigration = sub.add_parser(
+        "makemigration",
+        help="write a migration from the changes to core/tables.py (for developers)",
+        description="Compare core/tables.py with the database (migrated to head first) and write "
+        "an Alembic migration for the difference.",
+    )
+    makemigration.add_argument("message", help='what changed, e.g. "add subscriptions"')
+    makemigration.set_defaults(func=cmd_makemigration)
 
     catcher = sub.add_parser("mailcatcher", help="run the development SMTP mail catcher")
     catcher.add_argument("--port", type=int, help="port (default: JOURNEYS_SMTP_PORT, 1025)")

@@ -41,6 +41,7 @@ class Delivery:
 
     workflow_id: str
     how: Literal["start", "signal"]
+    run_id: str | None = None  # for starts: the run the signal-with-start reached (new or running)
 
 
 class Dispatcher:
@@ -63,20 +64,17 @@ class Dispatcher:
         return [delivery for deliveries in reached for delivery in deliveries]
 
     async def _start(self, spec: JourneySpec, event: Event, customer: Customer | None) -> list[Delivery]:
-        key: str | None = None
-        if spec.key is not None:
-            value = event.properties.get(spec.key)
-            if value is None or str(value) == "":
-                log.warning(
-                    "event %s (%s) has no %r property, which journey %s is keyed by: not started",
-                    event.id, event.type, spec.key, spec.name,
-                )
-                return []
-            key = str(value)
+        key = _key_of(spec, event)
+        if spec.key is not None and key is None:
+            log.warning(
+                "event %s (%s) has no %r property, which journey %s is keyed by: not started",
+                event.id, event.type, spec.key, spec.name,
+            )
+            return []
         wid = workflow_id(spec.name, event.customer_id, key)
         if spec.reentry in ("never", "always") and not await self._record_entry(spec, event, key or "", wid):
             return []  # reentry="never" and this customer entered before
-        await self.client.start_workflow(
+        handle = await self.client.start_workflow(
             spec.name,
             JourneyInput(journey=spec.name, customer_id=event.customer_id, customer=customer, key=key),
             id=wid,
@@ -91,12 +89,12 @@ class Dispatcher:
                 ]
             ),
         )
-        return [Delivery(wid, "start")]
+        return [Delivery(wid, "start", handle.result_run_id)]
 
     async def _record_entry(self, spec: JourneySpec, event: Event, key: str, wid: str) -> bool:
         """Record the entry; False if ``never`` forbids it (another event entered first)."""
         async with self.db.session() as session:
-            statement = (
+            entered = (
                 self.db.insert(JourneyEntryRow)
                 .values(
                     journey=spec.name,
@@ -107,10 +105,11 @@ class Dispatcher:
                     entered_at=utcnow(),
                 )
                 .on_conflict_do_nothing(index_elements=["journey", "customer_id", "entry_key"])
+                .returning(col(JourneyEntryRow.id))
             )
-            await session.exec(statement)  # type: ignore[call-overload]
+            first_entry = (await session.exec(entered)).first() is not None  # type: ignore[call-overload]
             await session.commit()
-            if spec.reentry != "never":
+            if first_entry or spec.reentry != "never":
                 return True
             first = await session.exec(
                 select(JourneyEntryRow.trigger_event_id).where(
@@ -123,10 +122,9 @@ class Dispatcher:
             return first.one() == event.id
 
     async def _signal_running(self, spec: JourneySpec, event: Event) -> list[Delivery]:
-        if spec.key is None:
-            targets = [workflow_id(spec.name, event.customer_id)]
-        elif event.properties.get(spec.key) not in (None, ""):
-            targets = [workflow_id(spec.name, event.customer_id, str(event.properties[spec.key]))]
+        key = _key_of(spec, event)
+        if spec.key is None or key is not None:
+            targets = [workflow_id(spec.name, event.customer_id, key)]
         else:
             targets = await self._keyed_runs(spec, event.customer_id)  # no key: every run hears it
         reached = await asyncio.gather(*[self._signal(wid, event) for wid in targets])
@@ -149,3 +147,11 @@ class Dispatcher:
                 return False  # not in that journey (or it already finished)
             raise
         return True
+
+
+def _key_of(spec: JourneySpec, event: Event) -> str | None:
+    """The run key of a keyed journey (reentry="always") carried by this event, if any."""
+    if spec.key is None:
+        return None
+    value = event.properties.get(spec.key)
+    return None if value is None or str(value) == "" else str(value)

@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.database import Database
+from core.journey_control import customer_workflow_ids
 from core.tables import (
     ConversionRow,
     CustomerRow,
@@ -33,7 +34,6 @@ from core.tables import (
     SuppressionRow,
     utcnow,
 )
-from workflows.definition import workflow_id
 from workflows.registry import Registry
 
 log = logging.getLogger("journeys.erasure")
@@ -56,9 +56,6 @@ async def erase_customer(db: Database, client: Client, registry: Registry, custo
     async with db.session() as session:
         customer = await session.get(CustomerRow, customer_id)
         event_ids = list((await session.exec(select(EventRow.id).where(EventRow.customer_id == customer_id))).all())
-        keyed = list(
-            (await session.exec(select(JourneyEntryRow.workflow_id).where(JourneyEntryRow.customer_id == customer_id))).all()
-        )
         if customer is None and not event_ids:
             return None
         # Events first: a pending dispatch must not start a journey again mid-erasure.
@@ -68,8 +65,9 @@ async def erase_customer(db: Database, client: Client, registry: Registry, custo
             await session.exec(delete(EventRow).where(col(EventRow.id).in_(chunk)))  # type: ignore[call-overload]
         await session.commit()
 
-    workflow_ids = {workflow_id(name, customer_id) for name in registry.journeys} | set(keyed)
-    runs = await asyncio.gather(*[_delete_runs(client, wid) for wid in sorted(workflow_ids)])
+    # Before the entries go: they are how keyed journeys' runs are found.
+    targets = await customer_workflow_ids(registry, db, customer_id)
+    runs = await asyncio.gather(*[_delete_runs(client, wid) for _, wid in targets])
 
     async with db.session() as session:
         messages = await session.exec(delete(MessageRow).where(col(MessageRow.customer_id) == customer_id))  # type: ignore[call-overload]

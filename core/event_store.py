@@ -23,6 +23,7 @@ DISPATCH_LEASE = timedelta(seconds=15)
 class StoreResult:
     accepted: list[Event] = field(default_factory=list)
     duplicate_ids: list[str] = field(default_factory=list)
+    to_dispatch: list[Event] = field(default_factory=list)  # accepted, with an outbox row
 
 
 async def store_events(
@@ -67,12 +68,11 @@ async def store_events(
             if event.timestamp is None:
                 event = event.model_copy(update={"timestamp": now})
             result.accepted.append(event)
-        outbox = [
-            {"event_id": e.id, "next_attempt_at": now + DISPATCH_LEASE, "attempts": 0}
-            for e in result.accepted
-            if needs_dispatch(e)
-        ]
-        if outbox:
+        result.to_dispatch = [e for e in result.accepted if needs_dispatch(e)]
+        if result.to_dispatch:
+            outbox = [
+                {"event_id": e.id, "next_attempt_at": now + DISPATCH_LEASE, "attempts": 0} for e in result.to_dispatch
+            ]
             await session.exec(db.insert(DispatchRow), params=outbox)  # type: ignore[call-overload]
         await session.commit()
     return result

@@ -35,24 +35,27 @@ class JourneyStatus(BaseModel):
 
 
 async def journeys_of(client: Client, registry: Registry, db: Database, customer_id: str) -> list[JourneyStatus]:
-    """The customer's latest run of every journey Temporal still remembers (running first);
-    keyed journeys (reentry="always") list each run they recorded."""
-    targets: list[tuple[str, str]] = []
-    for name, spec in sorted(registry.journeys.items()):
-        if spec.key is None:
-            targets.append((name, workflow_id(name, customer_id)))
-    async with db.session() as session:
-        keyed = [name for name, spec in registry.journeys.items() if spec.key is not None]
-        if keyed:
+    """The customer's latest run of every journey Temporal still remembers (running first)."""
+    targets = await customer_workflow_ids(registry, db, customer_id)
+    found = await asyncio.gather(*[_status(client, name, wid) for name, wid in targets])
+    statuses = [s for s in found if s is not None]
+    return sorted(statuses, key=lambda s: (s.status != "running", s.journey))
+
+
+async def customer_workflow_ids(registry: Registry, db: Database, customer_id: str) -> list[tuple[str, str]]:
+    """(journey, workflow id) of every journey the customer can be in: the one id of each
+    unkeyed journey, and each recorded run of keyed ones (reentry="always")."""
+    targets = [(name, workflow_id(name, customer_id)) for name, spec in sorted(registry.journeys.items()) if spec.key is None]
+    keyed = [name for name, spec in registry.journeys.items() if spec.key is not None]
+    if keyed:
+        async with db.session() as session:
             rows = await session.exec(
                 select(JourneyEntryRow.journey, JourneyEntryRow.workflow_id).where(
                     JourneyEntryRow.customer_id == customer_id, col(JourneyEntryRow.journey).in_(keyed)
                 )
             )
             targets.extend((journey, wid) for journey, wid in rows.all())
-    found = await asyncio.gather(*[_status(client, name, wid) for name, wid in targets])
-    statuses = [s for s in found if s is not None]
-    return sorted(statuses, key=lambda s: (s.status != "running", s.journey))
+    return targets
 
 
 async def _status(client: Client, journey: str, wid: str) -> JourneyStatus | None:

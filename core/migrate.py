@@ -31,4 +31,5 @@ def upgrade(database_url: str) -> None:
 
 def make_revision(database_url: str, message: str) -> None:
     """Developer helper: autogenerate a migration from the models (``journeys makemigration``)."""
+    upgrade(database_url)  # autogenerate compares the tables with a database at head
     command.revision(alembic_config(database_url), message=message, autogenerate=True)

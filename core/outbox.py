@@ -14,7 +14,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from temporalio.client import Client
 
@@ -43,7 +43,6 @@ class Outbox:
         self.db = db
         self.client = client
         self.registry = registry
-        self.task_queue = task_queue
         self.dispatcher = Dispatcher(client, registry, db, task_queue)
         self._limit = asyncio.Semaphore(concurrency)
         self._fresh: list[Event] = []
@@ -98,12 +97,13 @@ class Outbox:
                 await session.exec(  # type: ignore[call-overload]
                     update(DispatchRow).where(col(DispatchRow.event_id).in_(done)).values(dispatched_at=now)
                 )
-            for event_id, error in failed.items():
-                row = (await session.exec(select(DispatchRow).where(DispatchRow.event_id == event_id))).one()
-                row.attempts += 1
-                row.next_attempt_at = now + backoff(row.attempts)
-                row.last_error = error[:2000]
-                session.add(row)
+            if failed:  # one query for all of them: Temporal down means the whole batch failed
+                retry = select(DispatchRow).where(col(DispatchRow.event_id).in_(list(failed)))
+                for row in (await session.exec(retry)).all():
+                    row.attempts += 1
+                    row.next_attempt_at = now + backoff(row.attempts)
+                    row.last_error = failed[row.event_id][:2000]
+                    session.add(row)
             await session.commit()
         if failed:
             log.warning(
@@ -171,5 +171,5 @@ class Outbox:
 
     async def pending(self) -> int:
         async with self.db.session() as session:
-            rows = await session.exec(select(DispatchRow.id).where(col(DispatchRow.dispatched_at).is_(None)))
-            return len(rows.all())
+            waiting = select(func.count()).select_from(DispatchRow).where(col(DispatchRow.dispatched_at).is_(None))
+            return int((await session.exec(waiting)).one())

@@ -71,7 +71,9 @@ class JourneyEnv:
         self.settings = settings
         self.outbox = CaptureSender()
         self.dispatcher = Dispatcher(env.client, registry, db, settings.temporal_task_queue)
+        # workflow id -> (run id, ids of the events that run was sent): settle() waits for them.
         self._events_sent: dict[str, set[str]] = {}
+        self._run_ids: dict[str, str | None] = {}
 
     async def customer(
         self,
@@ -107,11 +109,11 @@ class JourneyEnv:
         async with self.db.session() as session:
             profile = await get_customer(session, customer)
         # Count what each journey run should receive, so settle() knows when it has.
-        before = {wid: await self._is_running(wid) for wid in self._events_sent}
         for delivery in await self.dispatcher.dispatch(event, profile):
             wid = delivery.workflow_id
-            if delivery.how == "start" and not before.get(wid, False):
-                self._events_sent[wid] = {event.id}  # a new run
+            if delivery.how == "start" and self._run_ids.get(wid) != delivery.run_id:
+                self._run_ids[wid] = delivery.run_id
+                self._events_sent[wid] = {event.id}  # signal-with-start began a new run
             else:
                 self._events_sent.setdefault(wid, set()).add(event.id)  # journeys dedupe by id
         if settle:
@@ -153,15 +155,19 @@ class JourneyEnv:
         """Wait, with a deadline, until no journey has work due: nothing in flight, every
         event it was sent received, and no timer that has already come due."""
         deadline = asyncio.get_running_loop().time() + SETTLE_DEADLINE
-        pending = set(self._events_sent)
+        pending = {wid: "not looked at yet" for wid in self._events_sent}
         while pending:
             for wid in list(pending):
-                if await self._settled(wid):
-                    pending.discard(wid)
+                busy_with = await self._busy_with(wid)
+                if busy_with is None:
+                    del pending[wid]
+                else:
+                    pending[wid] = busy_with
             if not pending:
                 break
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"journeys did not settle within {SETTLE_DEADLINE}s: {sorted(pending)}")
+                why = "; ".join(f"{wid}: {reason}" for wid, reason in sorted(pending.items()))
+                raise TimeoutError(f"journeys did not settle within {SETTLE_DEADLINE}s: {why}")
             await asyncio.sleep(0.01)
 
     async def close(self) -> None:
@@ -174,29 +180,26 @@ class JourneyEnv:
 
     # ----- internals -------------------------------------------------------------------
 
-    async def _is_running(self, wid: str) -> bool:
-        try:
-            desc = await self.env.client.get_workflow_handle(wid).describe()
-        except RPCError:
-            return False
-        return desc.status == WorkflowExecutionStatus.RUNNING
-
-    async def _settled(self, wid: str) -> bool:
+    async def _busy_with(self, wid: str) -> str | None:
+        """What the journey still has to do now, or None once it has settled."""
         handle = self.env.client.get_workflow_handle(wid)
         try:
             desc = await handle.describe()
             if desc.status != WorkflowExecutionStatus.RUNNING:
-                return True
+                return None
             state = await handle.query(QUERY_STATE, result_type=JourneyState)
-        except RPCError:
-            return False
+        except RPCError as exc:
+            return f"not answering ({exc})"
         if state.finished:
-            return True
-        if state.busy or state.events_received < len(self._events_sent.get(wid, ())):
-            return False
+            return None
+        if state.busy:
+            return f"busy at {state.step}"
+        expected = len(self._events_sent.get(wid, ()))
+        if state.events_received < expected:
+            return f"received {state.events_received} of {expected} events"
         if state.until is not None and state.until <= await self.env.get_current_time():
-            return False  # a timer is due and not yet handled
-        return True
+            return f"timer of {state.step} due at {state.until} not handled yet"
+        return None
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -29,7 +29,6 @@ from core.journey_models import QUERY_STATE, JourneyState
 from core.mail_catcher import CaughtMail, MailCatcher, read_mailbox
 from core.migrate import upgrade
 from core.settings import Settings
-from core.temporal import DATA_CONVERTER
 from tests.conftest import free_port, wait_until
 from worker import build_worker
 

@@ -53,10 +53,10 @@ class Problem:
     message: str
 
 
-def check_source(source: str) -> list[Problem]:
-    """What in this journey module would break determinism or do I/O."""
+def check_source(tree: ast.AST) -> list[Problem]:
+    """What in this journey module (its parsed source) would break determinism or do I/O."""
     problems: list[Problem] = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 _check_import(alias.name, node.lineno, problems)
@@ -69,10 +69,10 @@ def check_source(source: str) -> list[Problem]:
     return sorted(problems, key=lambda p: p.line)
 
 
-def sent_templates(source: str) -> list[tuple[str, int]]:
-    """(template, line) for every ``self.send("literal", ...)`` in the source."""
+def sent_templates(tree: ast.AST) -> list[tuple[str, int]]:
+    """(template, line) for every ``self.send("literal", ...)`` in the tree."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -84,6 +84,37 @@ def sent_templates(source: str) -> list[tuple[str, int]]:
         ):
             found.append((node.args[0].value, node.lineno))
     return found
+
+
+WAIT_METHODS = {"wait_for", "wait_for_any", "goal"}
+
+
+def waited_event_types(tree: ast.AST) -> tuple[set[str], list[tuple[int, str]]]:
+    """Event types passed as string literals to wait_for/wait_for_any/goal, and the
+    (line, method) of every such call given a computed type instead."""
+    literal_types: set[str] = set()
+    computed: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if node.func.attr not in WAIT_METHODS or not node.args:
+            continue
+        literals = _string_literals(node.args[0])
+        if literals is None:
+            computed.append((node.lineno, node.func.attr))
+        else:
+            literal_types |= literals
+    return literal_types, computed
+
+
+def _string_literals(node: ast.expr) -> set[str] | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        values = [_string_literals(e) for e in node.elts]
+        if all(v is not None for v in values):
+            return set().union(*[v for v in values if v is not None])
+    return None
 
 
 def _check_import(module: str, line: int, problems: list[Problem]) -> None:

@@ -99,8 +99,8 @@ class Journey:
         self._variants: dict[str, str] = {}
         self._goals: dict[str, bool] = {}  # goal event type -> ends the journey
         self._converted: list[str] = []
+        # Goal events not yet in the database; one leaves the list once recorded.
         self._conversions_due: list[Event] = []
-        self._recording = False
         self._goal_task: asyncio.Task[None] | None = None
 
     # ----- what journey code uses ---------------------------------------------------------
@@ -206,7 +206,7 @@ class Journey:
         if info.get_current_history_length() < self.max_history_events and not info.is_continue_as_new_suggested():
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await workflow.wait_condition(lambda: not self._conversions_due and not self._recording)
+        await workflow.wait_condition(lambda: not self._conversions_due)
         assert self._trigger is not None
         carried = Carried(
             trigger=self._trigger,
@@ -371,10 +371,11 @@ class Journey:
     def _resume(self, carried: Carried) -> None:
         # Signals that reached this run before its first task are already in the inbox:
         # put the carried events first, and drop any this journey has seen before.
-        arrived = [e for e in self._inbox if e.id not in set(carried.seen_ids)]
+        seen_before = set(carried.seen_ids)
+        arrived = [e for e in self._inbox if e.id not in seen_before]
         self._inbox = list(carried.inbox) + arrived
-        self._seen_ids |= set(carried.seen_ids)
-        self._events_received += carried.events_received
+        self._seen_ids = seen_before | {e.id for e in arrived}
+        self._events_received = carried.events_received + len(arrived)
         self._send_counts = dict(carried.send_counts)
         self._sent = list(carried.sent)
         self.state = dict(carried.data)
@@ -401,29 +402,25 @@ class Journey:
         while True:
             await workflow.wait_condition(lambda: bool(self._conversions_due))
             event = self._conversions_due[0]
-            self._recording = True
-            try:
-                assert self._trigger is not None
-                await workflow.execute_local_activity(
-                    RECORD_CONVERSION,
-                    RecordConversionInput(
-                        journey=self.spec.name,
-                        customer_id=self._customer_id,
-                        entry_id=self._trigger.id,
-                        goal=event.type,
-                        event_id=event.id,
-                        variants=self._variants,
-                    ),
-                    start_to_close_timeout=timedelta(seconds=30),
-                )
-            finally:
-                self._recording = False
+            assert self._trigger is not None
+            await workflow.execute_local_activity(
+                RECORD_CONVERSION,
+                RecordConversionInput(
+                    journey=self.spec.name,
+                    customer_id=self._customer_id,
+                    entry_id=self._trigger.id,
+                    goal=event.type,
+                    event_id=event.id,
+                    variants=self._variants,
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+            )
             self._conversions_due.pop(0)
 
     async def _flush_conversions(self) -> None:
         """Before the journey ends: every conversion it saw is in the database."""
         if self._goal_task is not None:
-            await workflow.wait_condition(lambda: not self._conversions_due and not self._recording)
+            await workflow.wait_condition(lambda: not self._conversions_due)
             self._goal_task.cancel()
 
     def _peek(self, types: frozenset[str], matches: Callable[[Event], bool] = lambda _: True) -> Event | None:

@@ -14,11 +14,8 @@ import pkgutil
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from workflows.checks import check_source, sent_templates
+from workflows.checks import check_source, sent_templates, waited_event_types
 from workflows.engine import Journey, JourneySpec
-
-WAIT_METHODS = {"wait_for", "wait_for_any", "goal"}
-
 
 class JourneyDefinitionError(Exception):
     """Journey code that cannot run; the message names the file and line."""
@@ -39,13 +36,18 @@ class Registry:
     templates: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     # journey name -> every event type a running journey consumes (exit_on, wait_for, ...)
     listened: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Routes are asked for every event on the hot path and change only when a journey is added.
+    _routes: dict[str, Route] = field(default_factory=dict, repr=False)
 
     def route(self, event_type: str) -> Route:
-        starts = tuple(s for s in self.journeys.values() if event_type in s.triggers)
-        signals = tuple(
-            s for s in self.journeys.values() if event_type in self.listened[s.name] and s not in starts
-        )
-        return Route(starts=starts, signals=signals)
+        route = self._routes.get(event_type)
+        if route is None:
+            starts = tuple(s for s in self.journeys.values() if event_type in s.triggers)
+            signals = tuple(
+                s for s in self.journeys.values() if event_type in self.listened[s.name] and s not in starts
+            )
+            route = self._routes[event_type] = Route(starts=starts, signals=signals)
+        return route
 
     def cares_about(self, event_type: str) -> bool:
         route = self.route(event_type)
@@ -62,16 +64,26 @@ class Registry:
             raise JourneyDefinitionError(f"{where}: journey name {spec.name!r} is already used at {other}")
         if spec.cls.steps is Journey.steps:
             raise JourneyDefinitionError(f"{where}: journey {spec.name!r} has no `async def steps(self, event)`")
+        # One parse of the module serves every check; line numbers are the file's own.
         source_file = inspect.getsourcefile(spec.cls) or "<unknown>"
-        source = inspect.getsource(inspect.getmodule(spec.cls))  # type: ignore[arg-type]
-        problems = check_source(source)
+        module = ast.parse(inspect.getsource(inspect.getmodule(spec.cls)))  # type: ignore[arg-type]
+        problems = check_source(module)
         if problems:
+            raise JourneyDefinitionError("\n".join(f"{source_file}:{p.line}: {p.message}" for p in problems))
+        body = next(
+            n for n in ast.walk(module) if isinstance(n, ast.ClassDef) and n.name == spec.cls.__name__
+        )
+        waited, computed = waited_event_types(body)
+        if computed and not spec.listens_to:
+            line, method = computed[0]
             raise JourneyDefinitionError(
-                "\n".join(f"{source_file}:{p.line}: {p.message}" for p in problems)
+                f"{source_file}:{line}: {method}() is given a computed event type; "
+                "declare the types it can take with @journey(listens_to=...)"
             )
         self.journeys[spec.name] = spec
-        self.listened[spec.name] = spec.listened | _waited_types(spec)
-        self.templates[spec.name] = [(t, f"{source_file}:{line}") for t, line in sent_templates(source)]
+        self.listened[spec.name] = spec.listened | frozenset(waited)
+        self.templates[spec.name] = [(t, f"{source_file}:{line}") for t, line in sent_templates(body)]
+        self._routes.clear()
 
     def check_templates(self, known: set[str]) -> None:
         """Refuse journeys that send a template that does not exist (named by file and line)."""
@@ -113,46 +125,6 @@ def _journeys_in(module: ModuleType) -> list[JourneySpec]:
                 )
             found.append(value.spec)
     return found
-
-
-def _waited_types(spec: JourneySpec) -> frozenset[str]:
-    """Event types passed as string literals to wait_for/wait_for_any in the journey's source."""
-    cls = spec.cls
-    source_file = inspect.getsourcefile(cls) or "<unknown>"
-    lines, first_line = inspect.getsourcelines(cls)
-    tree = ast.parse("".join(_dedent(lines)))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        if node.func.attr not in WAIT_METHODS or not node.args:
-            continue
-        literal = _string_literals(node.args[0])
-        if literal is None:
-            if not spec.listens_to:
-                line = first_line + node.lineno - 1
-                raise JourneyDefinitionError(
-                    f"{source_file}:{line}: {node.func.attr}() is given a computed event type; "
-                    f"declare the types it can take with @journey(listens_to=...)"
-                )
-            continue
-        found |= literal
-    return frozenset(found)
-
-
-def _string_literals(node: ast.expr) -> set[str] | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return {node.value}
-    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-        values = [_string_literals(e) for e in node.elts]
-        if all(v is not None for v in values):
-            return set().union(*[v for v in values if v is not None])
-    return None
-
-
-def _dedent(lines: list[str]) -> list[str]:
-    indent = len(lines[0]) - len(lines[0].lstrip())
-    return [line[indent:] if line[:indent].isspace() else line for line in lines]
 
 
 def _where(cls: type) -> str:

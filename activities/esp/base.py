@@ -33,3 +33,7 @@ class EmailSender(Protocol):
     async def send(self, email: OutgoingEmail) -> str:
         """Send one email; return the ESP's message id."""
         ...
+
+    async def aclose(self) -> None:
+        """Release connections (the worker calls it on shutdown)."""
+        ...

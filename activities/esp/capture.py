@@ -14,3 +14,6 @@ class CaptureSender:
     async def send(self, email: OutgoingEmail) -> str:
         self.sent.append(email)
         return f"capture-{email.message_id}"
+
+    async def aclose(self) -> None:
+        pass

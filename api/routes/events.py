@@ -67,9 +67,8 @@ async def post_events(request: Request, db: DbDep, outbox: OutboxDep) -> EventsA
             [{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {exc}", "input": None}]
         ) from None
     events = parse_events(body)
-    cares = outbox.registry.cares_about
-    result = await store_events(db, events, needs_dispatch=lambda e: cares(e.type))
-    outbox.submit([e for e in result.accepted if cares(e.type)])
+    result = await store_events(db, events, needs_dispatch=lambda e: outbox.registry.cares_about(e.type))
+    outbox.submit(result.to_dispatch)
     return EventsAccepted(
         accepted=len(result.accepted), duplicates=len(result.duplicate_ids), duplicate_ids=result.duplicate_ids
     )

@@ -82,7 +82,21 @@ async def test_more_than_1000_events_is_422(api: httpx.AsyncClient) -> None:
 async def test_events_are_accepted_while_temporal_is_away_and_wait_in_the_outbox(
     api: httpx.AsyncClient, api_app: FastAPI
 ) -> None:
+    from core.tables import DispatchRow
+    from tests.conftest import wait_until
+
     response = await api.post("/v1/events", json={"id": "e1", "type": "user.signed_up", "customer_id": "c1"})
     assert response.status_code == 202
+
+    async def attempt_failed() -> DispatchRow | None:
+        async with api_app.state.journeys.db.session() as session:
+            row = await session.get(DispatchRow, 1)
+        return row if row is not None and row.attempts >= 1 else None
+
+    row = await wait_until(attempt_failed, what="the dispatch attempt against the absent Temporal")
+    assert row.dispatched_at is None and row.last_error, "kept for the relay, with the reason"
     health = await api.get("/healthz")
     assert health.json()["events_waiting_for_dispatch"] == 1
+    page_viewed = await api.post("/v1/events", json={"id": "e2", "type": "page.viewed", "customer_id": "c1"})
+    assert page_viewed.status_code == 202
+    assert (await api.get("/healthz")).json()["events_waiting_for_dispatch"] == 1, "no journey cares: no outbox row"

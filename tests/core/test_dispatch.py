@@ -15,8 +15,10 @@ async def test_never_admits_one_entry_even_when_retried(db: Database, dev_server
     customer = f"n-{uuid.uuid4().hex[:8]}"
     first = Event(id=f"{customer}-1", type="vip.granted", customer_id=customer)
     wid = f"journey:once_only:{customer}"
-    assert await dispatcher.dispatch(first) == [Delivery(wid, "start")]
-    assert await dispatcher.dispatch(first) == [Delivery(wid, "start")], "a relay retry of the same event proceeds"
+    [entered] = await dispatcher.dispatch(first)
+    assert (entered.workflow_id, entered.how) == (wid, "start") and entered.run_id
+    retried = await dispatcher.dispatch(first)
+    assert retried == [Delivery(wid, "start", entered.run_id)], "a relay retry of the same event reaches the same run"
     second = Event(id=f"{customer}-2", type="vip.granted", customer_id=customer)
     assert await dispatcher.dispatch(second) == []
     await dev_server.client.get_workflow_handle(wid).terminate("test done")

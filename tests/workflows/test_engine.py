@@ -1,11 +1,14 @@
-"""Engine features, each through a small journey and the test kit (time-skipping)."""
+"""Engine features, each through a small journey and the test kit (time-skipping, and the
+dev server where the test server falls short)."""
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
-from core.testing import JourneyEnv
+from core.testing import JourneyEnv, running_journeys
 from workflows.registry import Registry, discover
 
 
@@ -115,20 +118,26 @@ async def test_a_long_lived_journey_continues_as_new_without_losing_or_repeating
     assert len(keys) == 6, "every monthly email has its own ledger entry"
 
 
-async def test_events_in_flight_cross_continue_as_new_once_each(journey_env: JourneyEnv) -> None:
-    await journey_env.customer("s2")
-    await journey_env.emit("sub.started", customer="s2")
-    for i in range(25):
-        await journey_env.emit("sub.ping", customer="s2", id=f"ping-{i}", settle=False)
-    await journey_env.settle()
-    state = await journey_env.state("s2", "subscription")
-    assert state.runs > 1 and state.data["pings"] == 25
-    for i in range(5):  # the same ids again, after the hand-over: already seen
-        await journey_env.emit("sub.ping", customer="s2", id=f"ping-{i}")
-    assert (await journey_env.state("s2", "subscription")).data["pings"] == 25
-    await journey_env.emit("sub.cancelled", customer="s2")
-    final = await journey_env.state("s2", "subscription")
-    assert final.finished and final.step == "exited on sub.cancelled"
+async def test_events_in_flight_cross_continue_as_new_once_each(
+    dev_server: WorkflowEnvironment, journey_registry: Registry, tmp_path: Path
+) -> None:
+    # On the real dev server: the time-skipping test server mishandles signals that arrive
+    # while a run continues-as-new (it dropped one, or stalled the next run, about one time
+    # in three here), which the real server queues for the new run.
+    async with running_journeys(dev_server, journey_registry, tmp_path) as journey_env:
+        await journey_env.customer("s2")
+        await journey_env.emit("sub.started", customer="s2")
+        for i in range(25):
+            await journey_env.emit("sub.ping", customer="s2", id=f"ping-{i}", settle=False)
+        await journey_env.settle()
+        state = await journey_env.state("s2", "subscription")
+        assert state.runs > 1 and state.data["pings"] == 25
+        for i in range(5):  # the same ids again, after the hand-over: already seen
+            await journey_env.emit("sub.ping", customer="s2", id=f"ping-{i}")
+        assert (await journey_env.state("s2", "subscription")).data["pings"] == 25
+        await journey_env.emit("sub.cancelled", customer="s2")
+        final = await journey_env.state("s2", "subscription")
+        assert final.finished and final.step == "exited on sub.cancelled"
 
 
 async def test_split_is_deterministic_weighted_and_recorded_with_goal_conversions(journey_env: JourneyEnv) -> None:
