@@ -18,10 +18,10 @@ from activities.customers import CustomerActivities
 from activities.deliver import DeliveryActivities
 from activities.esp import EmailSender, sender_from_settings
 from activities.experiments import ExperimentActivities
-from activities.render import TemplateRenderer
 from core.database import Database
 from core.settings import Settings, get_settings
-from workflows.registry import Registry, discover
+from core.template_catalog import TemplateCatalog
+from workflows.registry import JourneyDefinitionError, Registry, discover
 
 log = logging.getLogger("journeys.worker")
 
@@ -56,13 +56,17 @@ def build_worker(
     **worker_options: Any,
 ) -> Worker:
     registry = registry or discover(settings.journey_packages)
-    renderer = TemplateRenderer(settings.templates_dir)
-    registry.check_templates(set(renderer.names()))
-    delivery = DeliveryActivities(db, renderer, sender, settings.from_email)
+    catalog = TemplateCatalog(settings.templates_dir)
+    undeclared = catalog.check()
+    if undeclared:
+        raise JourneyDefinitionError("\n".join(undeclared))
+    registry.check_templates(set(catalog.names()))
+    delivery = DeliveryActivities(db, sender, settings)
     customers = CustomerActivities(db)
     experiments = ExperimentActivities(db)
     activities: Sequence[Any] = [
         delivery.deliver,
+        delivery.cancel_deferred,
         customers.load_customer,
         experiments.record_split,
         experiments.record_conversion,

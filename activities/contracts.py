@@ -6,6 +6,7 @@ modules that talk to databases and mail servers.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -13,7 +14,17 @@ from pydantic import BaseModel, Field
 from core.customers import Customer
 
 DELIVER = "deliver"
+CANCEL_DEFERRED = "cancel_deferred"
 LOAD_CUSTOMER = "load_customer"
+
+# What became of one send, as the message log shows it. Final: sent, skipped (no
+# address), failed, unknown (an attempt died mid-send), suppressed, unsubscribed, capped,
+# cancelled. Not final: deferred (quiet hours, or a cap the journey chose to wait out).
+SendStatus = Literal[
+    "sent", "skipped", "failed", "unknown", "suppressed", "unsubscribed", "capped", "deferred", "cancelled"
+]
+# What a send held by the frequency cap does: give up (logged as capped), or wait for a slot.
+IfCapped = Literal["skip", "wait"]
 
 
 class DeliverInput(BaseModel):
@@ -25,15 +36,25 @@ class DeliverInput(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
     journey: str | None = None
     step: str | None = None
+    if_capped: IfCapped = "skip"
 
 
 class DeliverResult(BaseModel):
     message_id: str
-    status: Literal["sent", "skipped", "failed", "unknown"]
+    status: SendStatus
     reason: str | None = None
     esp_message_id: str | None = None
+    # deferred: when to try again (the journey sleeps on a durable timer until then)
+    until: datetime | None = None
     # The profile as delivery saw it: journeys get a fresh customer for free after a send.
     customer: Customer | None = None
+
+
+class CancelDeferredInput(BaseModel):
+    """A deferred send whose journey ended before it could go: logged as cancelled."""
+
+    idempotency_key: str
+    reason: str
 
 
 class LoadCustomerInput(BaseModel):

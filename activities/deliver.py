@@ -1,91 +1,112 @@
-"""The delivery activity: one journey step's email, sent at most once.
+"""The delivery activity: one journey step's email, through the send policy, sent at most once.
 
 Order of work, and why:
 1. Load the customer (fresh: an address changed yesterday is used today); no address,
    no send: the step is logged as ``skipped`` with the reason.
-2. Render; a broken or unknown template fails the step for good (non-retryable).
-3. Claim the step in the ledger: one INSERT of a ``sending`` row keyed by the step's
-   idempotency key, committed *before* talking to the ESP. If the key exists, an
-   earlier attempt or a replay got here first: a finished row is answered from the
-   ledger and nothing is sent.
-4. Send, then record ``sent`` and the ESP's message id.
+2. Look up what the template is (transactional, or marketing about a topic); an unknown
+   or undeclared template fails the step for good (non-retryable).
+3. The send policy (activities/policy.py): suppression, subscription, quiet hours. A
+   "no" is logged with its reason; quiet hours answer ``deferred`` with a time, and the
+   journey sleeps on a durable timer until then and calls again.
+4. Render; marketing gets the unsubscribe headers and footer.
+5. Claim the step in the ledger: one INSERT of a ``sending`` row keyed by the step's
+   idempotency key, committed *before* talking to the ESP. Marketing claims under a lock
+   on the customer, after counting the frequency cap in the same transaction. If the key
+   exists, an earlier attempt or a replay got here first: a finished row is answered from
+   the ledger and nothing is sent.
+6. Send, then record ``sent`` and the ESP's message id.
 
 A row still ``sending`` when an attempt starts means an earlier attempt died between
-steps 3 and 4: the email may be out, so it is marked ``unknown`` and never sent again.
-An ESP error we did see (connection refused, 4xx) marks it ``retrying``, and the
-retry sends.
+steps 5 and 6: the email may be out, so it is marked ``unknown`` and never sent again.
+An ESP error we did see (connection refused, 4xx) marks it ``retrying``, and the retry
+sends. A refusal for an address that does not exist (a hard bounce) also suppresses it.
+
+The policy's clock is Temporal's (the attempt's scheduled time), so time-skipping tests
+see a day pass for caps and quiet hours exactly as production does.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
+from datetime import datetime
 
-from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import DELIVER, DeliverInput, DeliverResult
+from activities.contracts import CANCEL_DEFERRED, DELIVER, CancelDeferredInput, DeliverInput, DeliverResult
 from activities.esp.base import EmailSender, OutgoingEmail, PermanentSendError, TransientSendError
-from activities.render import TemplateError, TemplateRenderer
+from activities.ledger import Ledger, entry
+from activities.policy import SendPolicy
+from activities.render import RenderedEmail, TemplateError, TemplateRenderer
+from activities.unsubscribe_footer import MarketingFooter
 from core.customer_store import get_customer
 from core.customers import Customer
 from core.database import Database
+from core.settings import Settings
+from core.suppressions import suppress
 from core.tables import MessageRow, utcnow
+from core.template_catalog import TemplateCatalog, TemplateInfo
 
 log = logging.getLogger("journeys.deliver")
 
-FINAL = {"sent", "skipped", "failed", "unknown"}
-
 
 class DeliveryActivities:
-    def __init__(self, db: Database, renderer: TemplateRenderer, sender: EmailSender, from_email: str) -> None:
+    def __init__(self, db: Database, sender: EmailSender, settings: Settings) -> None:
         self.db = db
-        self.renderer = renderer
         self.sender = sender
-        self.from_email = from_email
+        self.from_email = settings.from_email
+        self.catalog = TemplateCatalog(settings.templates_dir)
+        self.renderer = TemplateRenderer(settings.templates_dir)
+        self.policy = SendPolicy.from_settings(settings)
+        self.footer = MarketingFooter(settings, self.renderer)
 
     @activity.defn(name=DELIVER)
     async def deliver(self, input: DeliverInput) -> DeliverResult:
+        now = policy_clock()
         async with self.db.session() as session:
+            ledger = Ledger(self.db, session, input, now)
             customer = await get_customer(session, input.customer_id)
             if customer is None or not customer.email:
                 reason = "unknown customer" if customer is None else "customer has no email address"
-                return await self._record_outcome(session, input, customer, "skipped", reason)
+                return await ledger.decide(customer, "skipped", reason)
             try:
-                rendered = self.renderer.render(
-                    input.template, {**input.context, "customer": customer.model_dump(mode="json")}
-                )
+                info = self.catalog.get(input.template)
             except TemplateError as exc:
-                await self._record_outcome(session, input, customer, "failed", str(exc))
+                await ledger.decide(customer, "failed", str(exc))
                 raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
 
-            # The common case in one statement: claim the step for this attempt. If the key
-            # is taken, an earlier attempt (or replay) got here first: see what it left.
-            message_id = await self._claim(session, input, customer.email, rendered.subject)
-            if message_id is None:
-                row = await self._ledger_row(session, input.idempotency_key)
-                assert row is not None
-                if row.status in FINAL:
-                    return _result(row, customer)
-                if row.status == "sending":
-                    return await self._finish(
-                        session, row, customer, "unknown", "an earlier attempt stopped mid-send; not sent again"
-                    )
-                row.to_email, row.subject = customer.email, rendered.subject
-                row.status, row.attempts, row.updated_at = "sending", row.attempts + 1, utcnow()
-                session.add(row)
-                await session.commit()
-                message_id = row.id
+            decision = await self.policy.check(session, customer, info, now)
+            if decision is not None:
+                return await self._decided(ledger, customer, info, decision.status, decision.reason, decision.until)
+            try:
+                email, headers = self._compose(input, customer, info)
+            except TemplateError as exc:
+                await ledger.decide(customer, "failed", str(exc), info=info)
+                raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
 
-            email = OutgoingEmail(
-                message_id=message_id,
+            if info.is_marketing and self.policy.caps:
+                # One transaction from here to the claim, holding the customer's lock: the
+                # cap is counted and the slot taken together.
+                await session.commit()
+                await self.policy.lock_customer(self.db, session, customer.id)
+                existing = await ledger.row()
+                if existing is None or existing.status in ("new", "deferred"):  # not yet counted
+                    capped = await self.policy.check_cap(session, customer.id, now, input.if_capped)
+                    if capped is not None:
+                        return await self._decided(ledger, customer, info, capped.status, capped.reason, capped.until)
+            row = await ledger.claim(customer.email, email.subject, info)
+            if row is None:  # decided before (a retry or replay), or an attempt died mid-send
+                return await ledger.decide(customer, "unknown", "an earlier attempt stopped mid-send; not sent again")
+
+            outgoing = OutgoingEmail(
+                message_id=row.id,
                 to=customer.email,
                 from_=self.from_email,
-                subject=rendered.subject,
-                html=rendered.html,
-                text=rendered.text,
+                subject=email.subject,
+                html=email.html,
+                text=email.text,
+                headers=headers,
                 metadata={
                     "customer_id": input.customer_id,
                     "template": input.template,
@@ -94,81 +115,54 @@ class DeliveryActivities:
                 },
             )
             try:
-                esp_message_id = await self.sender.send(email)
+                esp_message_id = await self.sender.send(outgoing)
             except PermanentSendError as exc:
-                log.warning("message %s to %s refused by %s: %s", message_id, customer.email, self.sender.name, exc)
-                await self._update(session, message_id, status="failed", reason=str(exc))
-                return DeliverResult(message_id=message_id, status="failed", reason=str(exc), customer=customer)
+                reason = f"refused by {self.sender.name}: {exc}"
+                if exc.hard_bounce:
+                    await suppress(self.db, session, customer.email, "hard_bounce", source=self.sender.name)
+                    reason += " (address suppressed: hard bounce)"
+                log.warning("message %s to %s: %s", row.id, customer.email, reason)
+                await ledger.finish(row, "failed", reason)
+                return DeliverResult(message_id=row.id, status="failed", reason=reason, customer=customer)
             except TransientSendError as exc:
-                await self._update(session, message_id, status="retrying", reason=str(exc))
+                await ledger.finish(row, "retrying", str(exc))
                 raise
-            now = utcnow()
-            await self._update(
-                session, message_id, status="sent", esp=self.sender.name, esp_message_id=esp_message_id, sent_at=now
-            )
-            log.info("sent %s to %s (%s, %s)", input.template, customer.email, message_id, input.idempotency_key)
-            return DeliverResult(message_id=message_id, status="sent", esp_message_id=esp_message_id, customer=customer)
+            await ledger.finish(row, "sent", esp=self.sender.name, esp_message_id=esp_message_id, sent_at=utcnow())
+            log.info("sent %s to %s (%s, %s)", input.template, customer.email, row.id, input.idempotency_key)
+            return DeliverResult(message_id=row.id, status="sent", esp_message_id=esp_message_id, customer=customer)
 
-    async def _claim(self, session, input: DeliverInput, to_email: str, subject: str) -> str | None:  # type: ignore[no-untyped-def]
-        """Insert the ledger row as ``sending``; None if the idempotency key exists already."""
-        row = self._new_row(input, to_email)
-        row.subject, row.status, row.attempts = subject, "sending", 1
-        statement = (
-            self.db.insert(MessageRow)
-            .values(row.model_dump())
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(col(MessageRow.id))
-        )
-        claimed = (await session.exec(statement)).first()  # type: ignore[call-overload]
-        await session.commit()
-        return claimed[0] if claimed else None
+    @activity.defn(name=CANCEL_DEFERRED)
+    async def cancel_deferred(self, input: CancelDeferredInput) -> None:
+        """The journey ended while this send waited: log it as cancelled (if it still waits)."""
+        async with self.db.session() as session:
+            row = (await session.exec(select(MessageRow).where(MessageRow.idempotency_key == input.idempotency_key))).first()
+            if row is None or row.status != "deferred":
+                return
+            row.status, row.reason, row.deferred_until, row.updated_at = "cancelled", input.reason, None, utcnow()
+            row.history = [*row.history, entry(policy_clock(), "cancelled", input.reason)]
+            session.add(row)
+            await session.commit()
 
-    async def _update(self, session, message_id: str, **values: object) -> None:  # type: ignore[no-untyped-def]
-        statement = update(MessageRow).where(col(MessageRow.id) == message_id).values(updated_at=utcnow(), **values)
-        await session.exec(statement)  # type: ignore[call-overload]
-        await session.commit()
+    async def _decided(
+        self, ledger: Ledger, customer: Customer, info: TemplateInfo, status: str, reason: str, until: datetime | None
+    ) -> DeliverResult:
+        result = await ledger.decide(customer, status, reason, info=info, until=until)
+        if result.status != "sent":
+            log.info("%s for %s: %s (%s)", result.status, customer.id, result.reason, ledger.input.idempotency_key)
+        return result
 
-    async def _record_outcome(self, session, input: DeliverInput, customer: Customer | None, status: str, reason: str) -> DeliverResult:  # type: ignore[no-untyped-def]
-        """A step that ends before sending (skipped, failed): logged once, kept if logged before."""
-        row = await self._ledger_row(session, input.idempotency_key)
-        if row is not None and row.status in FINAL:
-            return _result(row, customer)
-        row = row or self._new_row(input, customer.email if customer else None)
-        return await self._finish(session, row, customer, status, reason)
-
-    async def _ledger_row(self, session, key: str) -> MessageRow | None:  # type: ignore[no-untyped-def]
-        result = await session.exec(select(MessageRow).where(MessageRow.idempotency_key == key))
-        return result.first()
-
-    def _new_row(self, input: DeliverInput, to_email: str | None) -> MessageRow:
-        now = utcnow()
-        return MessageRow(
-            id=uuid.uuid4().hex,
-            idempotency_key=input.idempotency_key,
-            customer_id=input.customer_id,
-            journey=input.journey,
-            step=input.step,
-            template=input.template,
-            to_email=to_email,
-            status="new",
-            created_at=now,
-            updated_at=now,
-        )
-
-    async def _finish(self, session, row: MessageRow, customer: Customer | None, status: str, reason: str | None) -> DeliverResult:  # type: ignore[no-untyped-def]
-        row.status, row.reason, row.updated_at = status, reason, utcnow()
-        session.add(row)
-        await session.commit()
-        return _result(row, customer)
+    def _compose(self, input: DeliverInput, customer: Customer, info: TemplateInfo) -> tuple[RenderedEmail, dict[str, str]]:
+        """The rendered email and its extra headers (marketing: unsubscribe link and footer)."""
+        context = {**input.context, "customer": customer.model_dump(mode="json")}
+        if not info.is_marketing:
+            return self.renderer.render(input.template, context), {}
+        assert info.topic
+        link = self.footer.link(customer.id, info.topic)
+        rendered = self.renderer.render(input.template, {**context, **self.footer.context(link)})
+        return self.footer.apply(rendered, link, info.topic, input.template), link.headers
 
 
-def _result(row: MessageRow, customer: Customer | None) -> DeliverResult:
-    return DeliverResult(
-        message_id=row.id,
-        status=row.status,  # type: ignore[arg-type]
-        reason=row.reason,
-        esp_message_id=row.esp_message_id,
-        customer=customer,
-    )
-
+def policy_clock() -> datetime:
+    """Temporal's time for this attempt (skipped ahead in tests), never behind the wall clock."""
+    return max(activity.info().current_attempt_scheduled_time, utcnow())
 

@@ -16,8 +16,9 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 
-class TemplateError(Exception):
-    """A template that cannot render: unknown, broken, or asking for what it may not."""
+from core.template_catalog import TemplateError
+
+__all__ = ["RenderedEmail", "TemplateError", "TemplateRenderer"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,14 @@ class TemplateRenderer:
         if not subject:
             raise TemplateError(f"template {name!r} rendered an empty subject")
         return RenderedEmail(subject=subject, html=html, text=text.strip() + "\n")
+
+    def render_part(self, path: str, context: dict[str, Any]) -> str | None:
+        """One file under the templates folder (e.g. the ``_footer``), None if there is none."""
+        try:
+            return self._env.get_template(path).render(context)
+        except TemplateNotFound:
+            return None
+        except TemplateSyntaxError as exc:
+            raise TemplateError(f"{exc.filename}:{exc.lineno}: {exc.message}") from exc
+        except (SecurityError, UndefinedError, TypeError, ValueError) as exc:
+            raise TemplateError(f"{path} failed to render: {exc}") from exc

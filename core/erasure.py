@@ -10,7 +10,6 @@ never mailed marketing again, and nothing that names the person.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 
 from pydantic import BaseModel
@@ -31,9 +30,9 @@ from core.tables import (
     JourneyEntryRow,
     MessageRow,
     SplitAssignmentRow,
-    SuppressionRow,
-    utcnow,
+    SubscriptionRow,
 )
+from core.suppressions import suppress
 from workflows.registry import Registry
 
 log = logging.getLogger("journeys.erasure")
@@ -45,10 +44,6 @@ class ErasureReport(BaseModel):
     events_deleted: int
     messages_deleted: int
     address_suppressed: bool
-
-
-def email_hash(address: str) -> str:
-    return hashlib.sha256(address.strip().lower().encode()).hexdigest()
 
 
 async def erase_customer(db: Database, client: Client, registry: Registry, customer_id: str) -> ErasureReport | None:
@@ -71,17 +66,12 @@ async def erase_customer(db: Database, client: Client, registry: Registry, custo
 
     async with db.session() as session:
         messages = await session.exec(delete(MessageRow).where(col(MessageRow.customer_id) == customer_id))  # type: ignore[call-overload]
-        for table in (JourneyEntryRow, SplitAssignmentRow, ConversionRow):
+        for table in (JourneyEntryRow, SplitAssignmentRow, ConversionRow, SubscriptionRow):
             await session.exec(delete(table).where(col(table.customer_id) == customer_id))  # type: ignore[call-overload]
         suppressed = False
         if customer is not None:
             if customer.email:
-                statement = (
-                    db.insert(SuppressionRow)
-                    .values(email_sha256=email_hash(customer.email), reason="erased", created_at=utcnow())
-                    .on_conflict_do_nothing(index_elements=["email_sha256"])
-                )
-                await session.exec(statement)  # type: ignore[call-overload]
+                await suppress(db, session, customer.email, "erased", source="erasure")
                 suppressed = True
             await session.exec(delete(CustomerRow).where(col(CustomerRow.id) == customer_id))  # type: ignore[call-overload]
         await session.commit()

@@ -12,10 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_POSTAL_ADDRESS = "Journeys development, 1 Example Street, Springfield (set JOURNEYS_POSTAL_ADDRESS)"
 
 
 class Settings(BaseSettings):
@@ -57,6 +58,23 @@ class Settings(BaseSettings):
     # Dev-only: serve the mail catcher's inbox at /dev/mail.
     dev_mail: bool = False
 
+    # ----- send policy (workflows/engine.py sends, activities/policy.py decides) -----
+    # Where unsubscribe links point: the API's public address.
+    public_url: str = "http://127.0.0.1:8000"
+    # Signs unsubscribe links (HMAC-SHA256). Empty: a dev secret kept in HOME.
+    unsubscribe_secret: str | None = None
+    # Also offer unsubscribing by mail (List-Unsubscribe mailto), e.g. unsubscribe@example.com.
+    unsubscribe_mailto: str | None = None
+    # The sender's postal address, shown in every marketing email (CAN-SPAM).
+    postal_address: str = DEV_POSTAL_ADDRESS
+    # Marketing emails per customer across all journeys; 0 means no cap.
+    frequency_cap_24h: int = Field(default=3, ge=0)
+    frequency_cap_7d: int = Field(default=10, ge=0)
+    # Marketing mail is held in these local hours of the customer, e.g. "21:00-08:00"; empty: never.
+    quiet_hours: str = ""
+    # Topics a customer must opt in to (comma-separated); every other topic is opt-out.
+    opt_in_topics: str = ""
+
     # Outbox relay: how often it looks for events Temporal has not taken yet.
     relay_interval_seconds: float = 1.0
     dispatch_concurrency: int = 64
@@ -68,7 +86,32 @@ class Settings(BaseSettings):
                 raise ValueError("JOURNEYS_API_KEY must be set when JOURNEYS_ENVIRONMENT=production")
             if not self.database_url:
                 raise ValueError("JOURNEYS_DATABASE_URL must be set when JOURNEYS_ENVIRONMENT=production")
+            if not self.unsubscribe_secret:
+                raise ValueError("JOURNEYS_UNSUBSCRIBE_SECRET must be set when JOURNEYS_ENVIRONMENT=production")
+            if self.postal_address == DEV_POSTAL_ADDRESS:
+                raise ValueError("JOURNEYS_POSTAL_ADDRESS must be set when JOURNEYS_ENVIRONMENT=production")
+            if not self.public_url.startswith("https://") and not _is_local(self.public_url):
+                # RFC 8058: mailbox providers only POST one-click unsubscribes to https.
+                raise ValueError("JOURNEYS_PUBLIC_URL must be an https:// address when JOURNEYS_ENVIRONMENT=production")
         return self
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_format(cls, value: str) -> str:
+        from core.send_policy import QuietHours
+
+        if value.strip():
+            QuietHours.parse(value)  # raises ValueError naming the expected format
+        return value.strip()
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def opt_in_topic_set(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.opt_in_topics.split(",") if t.strip())
 
     @property
     def resolved_database_url(self) -> str:
@@ -80,16 +123,27 @@ class Settings(BaseSettings):
 
     def resolved_api_key(self) -> str:
         """The configured key, else a development key generated once and kept in HOME."""
-        if self.api_key:
-            return self.api_key
-        key_file = self.home / "api_key"
+        return self.api_key or self._dev_secret("api_key", prefix="dev_")
+
+    def resolved_unsubscribe_secret(self) -> str:
+        """The configured secret, else a development one kept in HOME (API and worker share it)."""
+        return self.unsubscribe_secret or self._dev_secret("unsubscribe_secret")
+
+    def _dev_secret(self, name: str, prefix: str = "") -> str:
+        key_file = self.home / name
         if key_file.exists():
             return key_file.read_text().strip()
         self.home.mkdir(parents=True, exist_ok=True)
-        key = "dev_" + secrets.token_urlsafe(24)
+        key = prefix + secrets.token_urlsafe(24)
         key_file.write_text(key + "\n")
         key_file.chmod(0o600)
         return key
+
+
+def _is_local(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname in {"localhost", "127.0.0.1", "::1"}
 
 
 @lru_cache

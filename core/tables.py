@@ -76,7 +76,10 @@ class MessageRow(SQLModel, table=True):
     """The send ledger. ``idempotency_key`` (workflow id + entry + step) guards against double sends."""
 
     __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_messages_idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_messages_idempotency_key"),
+        Index("ix_messages_customer_claimed", "customer_id", "claimed_at"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     idempotency_key: str = Field(max_length=600)
@@ -86,9 +89,18 @@ class MessageRow(SQLModel, table=True):
     template: str = Field(max_length=100)
     to_email: str | None = Field(default=None, max_length=320)
     subject: str | None = None
-    # sending -> sent | retrying | failed | skipped | unknown
+    # transactional | marketing, and the marketing topic: what the send policy applied
+    category: str | None = Field(default=None, max_length=20)
+    topic: str | None = Field(default=None, max_length=50)
+    # sending -> sent | retrying | failed | unknown; decided without sending: skipped,
+    # suppressed, unsubscribed, capped; deferred (quiet hours, cap) -> sending | cancelled
     status: str = Field(max_length=20)
     reason: str | None = None
+    deferred_until: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    # When the policy let it through (Temporal's clock): what frequency caps count.
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    # Every decision on the way, [{"at", "status", "reason"}], for "why didn't I get it?"
+    history: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     esp: str | None = Field(default=None, max_length=20)
     esp_message_id: str | None = Field(default=None, max_length=300)
     attempts: int = 0
@@ -147,11 +159,26 @@ class ConversionRow(SQLModel, table=True):
 
 
 class SuppressionRow(SQLModel, table=True):
-    """Addresses that must not get marketing mail, kept as a SHA-256 of the normalised
-    address so that erasing a customer keeps no personal data (see core/erasure.py)."""
+    """Addresses that must not get (marketing) mail, one row per reason, kept as a SHA-256
+    of the normalised address so that erasing a customer keeps no personal data.
+    See core/suppressions.py for what each reason stops."""
 
     __tablename__ = "suppressions"
 
     email_sha256: str = Field(primary_key=True, max_length=64)
-    reason: str = Field(max_length=40)
+    reason: str = Field(primary_key=True, max_length=40)  # hard_bounce | complaint | manual | erased
+    source: str = Field(default="api", max_length=40)  # api, smtp, erasure, webhook:<provider>
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class SubscriptionRow(SQLModel, table=True):
+    """A customer's choice for one marketing topic ("*": all marketing). No row: the
+    topic's default (subscribed, unless the topic is opt-in)."""
+
+    __tablename__ = "subscriptions"
+
+    customer_id: str = Field(primary_key=True, max_length=200)
+    topic: str = Field(primary_key=True, max_length=50)
+    subscribed: bool
+    source: str = Field(max_length=40)  # api, one-click, preferences-page
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

@@ -9,8 +9,16 @@ Use it in your tests with ``pytest_plugins = ["core.testing"]`` in ``conftest.py
         assert journey_env.sent_to("c1") == ["cart_reminder"]
 
 Everything is real but the clock and the mailbox: the journeys, the worker, template
-rendering, the send ledger (a fresh SQLite database per test), dispatch. Emails land in
-a capturing ESP instead of going out. ``advance`` skips time: a month takes a second.
+rendering, the send policy and ledger (a fresh SQLite database per test), dispatch.
+Emails land in a capturing ESP instead of going out. ``advance`` skips time: a month
+takes a second.
+
+Settings for one test module (quiet hours, caps, ...) come from a ``journey_settings``
+fixture the module overrides::
+
+    @pytest.fixture
+    def journey_settings():
+        return {"quiet_hours": "21:00-08:00", "frequency_cap_24h": 1}
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from activities.esp.base import OutgoingEmail
 from activities.esp.capture import CaptureSender
 from core import search_attributes
 from core.binaries import temporal_test_server
+from sqlmodel import col, select
+
 from core.customer_store import get_customer, upsert_customer
 from core.customers import CustomerIn
 from core.database import Database
@@ -42,7 +52,11 @@ from core.dispatch import Dispatcher
 from core.events import Event
 from core.journey_models import QUERY_STATE, JourneyState
 from core.migrate import upgrade
+from core.one_off_messages import OneOffMessageIn, message_event
 from core.settings import Settings
+from core.subscriptions import ALL_MARKETING, set_subscriptions
+from core.suppressions import Reason, suppress
+from core.tables import MessageRow
 from core.temporal import DATA_CONVERTER
 from workflows.definition import workflow_id
 from workflows.registry import Registry, discover
@@ -106,6 +120,36 @@ class JourneyEnv:
         """Send an event the way the API does and, unless ``settle=False``, wait until the
         journeys have taken it (pass False to send several events back to back)."""
         event = Event(id=id or uuid.uuid4().hex, type=type, customer_id=customer, properties=properties or {})
+        return await self._dispatch(event, settle)
+
+    async def send_message(
+        self, customer: str, template: str, *, context: dict[str, Any] | None = None, id: str | None = None,
+        if_capped: str = "skip",
+    ) -> Event:
+        """A one-off send, as ``POST /v1/customers/{id}/messages`` makes it."""
+        body = OneOffMessageIn(id=id or uuid.uuid4().hex, template=template, context=context or {}, if_capped=if_capped)
+        return await self._dispatch(message_event(customer, body), settle=True)
+
+    async def unsubscribe(self, customer: str, topic: str = ALL_MARKETING) -> None:
+        """The customer unsubscribes from ``topic`` (default: all marketing)."""
+        async with self.db.session() as session:
+            await set_subscriptions(self.db, session, customer, {topic: False}, source="test")
+
+    async def suppress(self, email: str, reason: Reason = "manual") -> None:
+        async with self.db.session() as session:
+            await suppress(self.db, session, email, reason, source="test")
+            await session.commit()
+
+    async def messages(self, customer: str) -> list[MessageRow]:
+        """The customer's message log, oldest first: every send and every policy decision."""
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(MessageRow).where(MessageRow.customer_id == customer).order_by(col(MessageRow.created_at))
+            )
+            return list(rows.all())
+
+    async def _dispatch(self, event: Event, settle: bool) -> Event:
+        customer = event.customer_id
         async with self.db.session() as session:
             profile = await get_customer(session, customer)
         # Count what each journey run should receive, so settle() knows when it has.
@@ -150,6 +194,13 @@ class JourneyEnv:
 
     async def now(self) -> datetime:
         return await self.env.get_current_time()
+
+    async def advance_to(self, moment: datetime) -> None:
+        """Skip time forward to an aware ``moment`` (e.g. 22:30 in the customer's time zone)."""
+        duration = moment - await self.now()
+        if duration < timedelta(0):
+            raise ValueError(f"cannot go back in time to {moment} (now {await self.now()})")
+        await self.advance(duration)
 
     async def settle(self) -> None:
         """Wait, with a deadline, until no journey has work due: nothing in flight, every
@@ -221,18 +272,28 @@ def journey_registry() -> Registry:
 
 @asynccontextmanager
 async def running_journeys(
-    env: WorkflowEnvironment, registry: Registry, home: Path, templates_dir: Path | None = None
+    env: WorkflowEnvironment,
+    registry: Registry,
+    home: Path,
+    templates_dir: Path | None = None,
+    **settings_overrides: Any,
 ) -> AsyncIterator[JourneyEnv]:
-    """A worker for ``registry`` on ``env`` with a fresh SQLite ledger in ``home``."""
+    """A worker for ``registry`` on ``env`` with a fresh SQLite ledger in ``home``;
+    ``settings_overrides`` set any setting (``quiet_hours="21:00-08:00"``, ...)."""
     from worker import build_worker
 
     home.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{home / 'journeys.db'}"
     upgrade(database_url)
     db = Database(database_url)
-    settings = Settings(home=home, database_url=database_url, temporal_task_queue=f"test-{uuid.uuid4().hex[:8]}")
     if templates_dir is not None:
-        settings = settings.model_copy(update={"templates_dir": templates_dir})
+        settings_overrides["templates_dir"] = templates_dir
+    settings = Settings(
+        home=home,
+        database_url=database_url,
+        temporal_task_queue=f"test-{uuid.uuid4().hex[:8]}",
+        **settings_overrides,
+    )
     kit = JourneyEnv(env, db, registry, settings)
     worker = build_worker(env.client, settings=settings, db=db, sender=kit.outbox, registry=registry)
     async with worker:
@@ -243,9 +304,18 @@ async def running_journeys(
     await db.dispose()
 
 
+@pytest.fixture
+def journey_settings() -> dict[str, Any]:
+    """Settings for the journeys under test; override this fixture to change them."""
+    return {}
+
+
 @pytest_asyncio.fixture
 async def journey_env(
-    time_skipping_env: WorkflowEnvironment, journey_registry: Registry, tmp_path: Path
+    time_skipping_env: WorkflowEnvironment,
+    journey_registry: Registry,
+    journey_settings: dict[str, Any],
+    tmp_path: Path,
 ) -> AsyncIterator[JourneyEnv]:
-    async with running_journeys(time_skipping_env, journey_registry, tmp_path) as kit:
+    async with running_journeys(time_skipping_env, journey_registry, tmp_path, **journey_settings) as kit:
         yield kit

@@ -32,7 +32,11 @@ APP_SERVICES = ("migrate", "api", "worker")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 PREFIX = "JOURNEYS_"
 # What compose substitutes for ${...} in these tests (everything else takes its default).
-TEST_ENV = {"JOURNEYS_API_KEY": "test-api-key"}
+TEST_ENV = {
+    "JOURNEYS_API_KEY": "test-api-key",
+    "JOURNEYS_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret",
+    "JOURNEYS_POSTAL_ADDRESS": "Test Company, 1 Main Street, Springfield",
+}
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -333,6 +337,8 @@ def test_shared_settings_pass_production_validation(compose: dict[str, Any], mon
     settings = Settings(_env_file=None, **values)  # raises on a value production refuses
     assert settings.environment == "production"
     assert settings.api_key == TEST_ENV["JOURNEYS_API_KEY"]
+    assert settings.unsubscribe_secret == TEST_ENV["JOURNEYS_UNSUBSCRIBE_SECRET"]
+    assert settings.postal_address == TEST_ENV["JOURNEYS_POSTAL_ADDRESS"]
     services = compose["services"]
     assert settings.smtp_host in services and services_by_image(services, "axllent/mailpit") == [settings.smtp_host]
     assert settings.smtp_port == 1025

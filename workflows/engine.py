@@ -24,12 +24,15 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
+        CANCEL_DEFERRED,
         DELIVER,
         LOAD_CUSTOMER,
         RECORD_CONVERSION,
         RECORD_SPLIT,
+        CancelDeferredInput,
         DeliverInput,
         DeliverResult,
+        IfCapped,
         LoadCustomerInput,
         LoadCustomerResult,
         RecordConversionInput,
@@ -76,6 +79,9 @@ class Journey:
     # checkpoint() continues-as-new past this many history events (Temporal suggests it at
     # 4,096 and refuses more than 51,200); a journey may lower it.
     max_history_events: ClassVar[int] = 2_000
+    # What a marketing send held by the frequency cap does, unless send() says otherwise:
+    # "skip" (logged as capped) or "wait" for the next free slot.
+    if_capped: ClassVar[IfCapped] = "skip"
 
     def __init__(self) -> None:
         self._inbox: list[Event] = []
@@ -262,8 +268,16 @@ class Journey:
         naive = candidate.replace(tzinfo=None)
         return naive.replace(tzinfo=zone)
 
-    async def send(self, template: str, *, context: dict[str, Any] | None = None) -> DeliverResult:
-        """Render ``template`` for this customer and send it, exactly once per journey step."""
+    async def send(
+        self, template: str, *, context: dict[str, Any] | None = None, if_capped: IfCapped | None = None
+    ) -> DeliverResult:
+        """Render ``template`` for this customer and send it, exactly once per journey step.
+
+        The send policy decides first, whatever the journey does: suppressed, unsubscribed
+        and capped sends are not sent (the result says so, and why); a marketing send in the
+        customer's quiet hours, or held by the cap with ``if_capped="wait"``, waits here on
+        a durable timer and then goes.
+        """
         count = self._send_counts[template] = self._send_counts.get(template, 0) + 1
         step = f"send:{template}" if count == 1 else f"send:{template}#{count}"
         # JourneyStep (the search attribute) says where customers *wait*; a send in
@@ -272,30 +286,50 @@ class Journey:
         self._set_step(step, searchable=False)
         assert self._trigger is not None
         key = f"{workflow.info().workflow_id}/{self._trigger.id}/{step}"
-        self._busy += 1
-        try:
-            result = await workflow.execute_activity(
-                DELIVER,
-                DeliverInput(
-                    idempotency_key=key,
-                    customer_id=self._customer_id,
-                    template=template,
-                    context=context or {},
-                    journey=self.spec.name,
-                    step=step,
-                ),
-                result_type=DeliverResult,
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=DELIVER_RETRY,
-                summary=f"send {template}",
-            )
-        finally:
-            self._busy -= 1
-        if result.customer is not None:
-            self._customer = result.customer
+        request = DeliverInput(
+            idempotency_key=key,
+            customer_id=self._customer_id,
+            template=template,
+            context=context or {},
+            journey=self.spec.name,
+            step=step,
+            if_capped=if_capped or self.if_capped,
+        )
+        while True:
+            self._busy += 1
+            try:
+                result = await workflow.execute_activity(
+                    DELIVER,
+                    request,
+                    result_type=DeliverResult,
+                    start_to_close_timeout=timedelta(seconds=60),
+                    retry_policy=DELIVER_RETRY,
+                    summary=f"send {template}",
+                )
+            finally:
+                self._busy -= 1
+            if result.customer is not None:
+                self._customer = result.customer
+            if result.status != "deferred" or result.until is None:
+                break
+            await self._wait_deferred(template, key, result)
         if result.status == "sent":
             self._sent.append(template)
         return result
+
+    async def _wait_deferred(self, template: str, key: str, result: DeliverResult) -> None:
+        """Sleep until the policy lets the send go; if the journey ends first, log it cancelled."""
+        assert result.until is not None
+        why = "quiet-hours" if (result.reason or "").startswith("quiet hours") else "capped"
+        try:
+            await self.sleep_until(result.until, step=f"{why}:{template}")
+        except asyncio.CancelledError:
+            await workflow.execute_local_activity(
+                CANCEL_DEFERRED,
+                CancelDeferredInput(idempotency_key=key, reason="the journey ended before the deferred send"),
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+            raise
 
     # ----- signals and queries --------------------------------------------------------------
 

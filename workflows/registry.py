@@ -98,10 +98,15 @@ class Registry:
             raise JourneyDefinitionError("\n".join(missing) + f"\n(templates found: {listed})")
 
 
+BUILTIN_PACKAGE = "workflows.builtin"
+
+
 def discover(packages: str = "workflows.journeys") -> Registry:
-    """Import every module of the (comma-separated) ``packages`` and register their journeys."""
+    """Import every module of the (comma-separated) ``packages`` and register their journeys,
+    after the engine's own (workflows/builtin/: the one-off send)."""
     registry = Registry()
-    for package in [p.strip() for p in packages.split(",") if p.strip()]:
+    names = [p.strip() for p in packages.split(",") if p.strip() and p.strip() != BUILTIN_PACKAGE]
+    for package in [BUILTIN_PACKAGE, *names]:
         root = importlib.import_module(package)
         for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
             if info.name.startswith("_"):

@@ -20,7 +20,14 @@ class OutgoingEmail:
 
 
 class PermanentSendError(Exception):
-    """The ESP refused for good (bad address, rejected content, bad credentials): don't retry."""
+    """The ESP refused for good (bad address, rejected content, bad credentials): don't retry.
+
+    ``hard_bounce``: the address itself does not exist; delivery suppresses it.
+    """
+
+    def __init__(self, message: str, *, hard_bounce: bool = False) -> None:
+        super().__init__(message)
+        self.hard_bounce = hard_bounce
 
 
 class TransientSendError(Exception):

@@ -140,7 +140,11 @@ async def _close(client: aiosmtplib.SMTP) -> None:
 def _classify(exc: BaseException, host: str, port: int) -> BaseException:
     """Permanent (don't retry) or transient (retry with backoff), by SMTP reply code."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        return PermanentSendError(f"recipient refused: {exc.recipients}")
+        refusals = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+        if exc.recipients and all(500 <= r.code < 600 for r in exc.recipients):
+            # 5xx to RCPT TO: the mailbox does not exist or will never take mail.
+            return PermanentSendError(f"recipient refused: {refusals}", hard_bounce=True)
+        return TransientSendError(f"recipient deferred: {refusals}")
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return PermanentSendError(f"SMTP authentication failed: {exc}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):

@@ -15,12 +15,11 @@ from activities.contracts import DeliverInput
 from activities.deliver import DeliveryActivities
 from activities.esp.base import TransientSendError
 from activities.esp.smtp import SmtpSender
-from activities.render import TemplateRenderer
 from core.customer_store import upsert_customer
 from core.customers import CustomerIn
 from core.database import Database
 from core.mail_catcher import MailCatcher, read_mailbox
-from core.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT, Settings
 from core.tables import MessageRow, utcnow
 from tests.conftest import free_port
 
@@ -31,9 +30,16 @@ def catcher(tmp_path: Path) -> Iterator[MailCatcher]:
         yield running
 
 
-def delivery(db: Database, port: int) -> DeliveryActivities:
+def delivery(db: Database, port: int, **settings: object) -> DeliveryActivities:
     return DeliveryActivities(
-        db, TemplateRenderer(PROJECT_ROOT / "templates"), SmtpSender("127.0.0.1", port, timeout=5), "Shop <shop@example.com>"
+        db,
+        SmtpSender("127.0.0.1", port, timeout=5),
+        Settings(
+            templates_dir=PROJECT_ROOT / "templates",
+            from_email="Shop <shop@example.com>",
+            unsubscribe_secret="test-secret",
+            **settings,  # type: ignore[arg-type]
+        ),
     )
 
 

@@ -6,7 +6,8 @@ from temporalio.testing import WorkflowEnvironment
 from core.customer_store import upsert_customer
 from core.customers import CustomerIn
 from core.database import Database
-from core.erasure import email_hash, erase_customer
+from core.erasure import erase_customer
+from core.suppressions import email_hash
 from core.event_store import store_events
 from core.events import Event
 from core.tables import CustomerRow, DispatchRow, EventRow, MessageRow, SuppressionRow, utcnow
@@ -35,6 +36,6 @@ async def test_erasure_removes_personal_rows_and_suppresses_the_hashed_address(
         assert [e.id for e in (await session.exec(select(EventRow))).all()] == ["e2"]
         assert [d.event_id for d in (await session.exec(select(DispatchRow))).all()] == ["e2"]
         assert (await session.exec(select(MessageRow))).all() == []
-        suppressed = await session.get(SuppressionRow, email_hash("gone@example.com"))
+        suppressed = await session.get(SuppressionRow, (email_hash("gone@example.com"), "erased"))
     assert suppressed is not None and "gone" not in suppressed.email_sha256
     assert await erase_customer(db, dev_server.client, discover(), "gone") is None

@@ -29,12 +29,12 @@ def walkthrough_blocks() -> dict[str, str]:
 
 async def test_the_walkthrough_journey_passes_its_own_test(time_skipping_env: WorkflowEnvironment, tmp_path: Path) -> None:
     blocks = walkthrough_blocks()
-    assert set(blocks) == {"subject.txt", "body.txt", "body.html", "journey", "test"}
+    assert set(blocks) == {"template.toml", "subject.txt", "body.txt", "body.html", "journey", "test"}
 
     templates = tmp_path / "templates"
     shutil.copytree(PROJECT_ROOT / "templates", templates)
     (templates / "trial_ending").mkdir()
-    for part in ("subject.txt", "body.txt", "body.html"):
+    for part in ("template.toml", "subject.txt", "body.txt", "body.html"):
         (templates / "trial_ending" / part).write_text(blocks[part])
 
     package = f"walkthrough_{uuid.uuid4().hex[:8]}"

@@ -23,7 +23,7 @@ def journeys_package(tmp_path: Path, **modules: str) -> str:
 
 def test_shipped_journeys_are_found_and_routed() -> None:
     registry = discover()
-    assert set(registry.journeys) == {"welcome", "abandoned_cart"}
+    assert set(registry.journeys) == {"welcome", "abandoned_cart", "message"}
     assert [s.name for s in registry.route("user.signed_up").starts] == ["welcome"]
     assert [s.name for s in registry.route("user.activated").signals] == ["welcome"], "found in wait_for(...)"
     assert [s.name for s in registry.route("order.placed").signals] == ["abandoned_cart"], "exit_on"

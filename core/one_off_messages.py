@@ -1,0 +1,50 @@
+"""One-off sends (``POST /v1/customers/{id}/messages``): support or product code sends one
+template to one customer now, through the same policy path and ledger as a journey.
+
+The request becomes an event of the reserved type ``journeys.message`` that takes the
+durable path of every event (event store and outbox in one transaction, then dispatch),
+and starts the built-in ``message`` journey (workflows/builtin/message.py), one run per
+request id. The event id is derived from the customer and the client's request id: the
+same request twice is stored once and sent once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.events import ID_PATTERN, Event
+
+MESSAGE_EVENT = "journeys.message"
+MESSAGE_JOURNEY = "message"
+# Event types apps may not send themselves: the engine's own.
+RESERVED_PREFIX = "journeys."
+
+
+class OneOffMessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=100, pattern=ID_PATTERN, description="Your idempotency key for this send.")
+    template: str = Field(min_length=1, max_length=100)
+    context: dict[str, Any] = Field(default_factory=dict, description="Template variables, as a journey's send(context=...).")
+    if_capped: str = Field(default="skip", pattern="^(skip|wait)$", description="Marketing held by the frequency cap: skip, or wait for a slot.")
+
+
+class OneOffMessageAccepted(BaseModel):
+    id: str
+    customer_id: str
+    template: str
+    duplicate: bool
+    workflow_id: str
+
+
+def message_event(customer_id: str, body: OneOffMessageIn) -> Event:
+    digest = hashlib.sha256(f"{customer_id}\x00{body.id}".encode()).hexdigest()[:40]
+    return Event(
+        id=f"msg_{digest}",
+        type=MESSAGE_EVENT,
+        customer_id=customer_id,
+        properties={"message_id": body.id, "template": body.template, "context": body.context, "if_capped": body.if_capped},
+    )

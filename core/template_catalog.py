@@ -1,0 +1,108 @@
+"""What each template is: transactional, or marketing about a topic (templates/<name>/template.toml).
+
+The category decides the send policy: marketing mail needs the customer subscribed to
+its topic, carries one-click unsubscribe, and is held by frequency caps and quiet hours;
+transactional mail (receipts, password resets, the welcome) is only stopped by a hard
+bounce. Every template must declare it: the worker refuses to start otherwise.
+
+    # templates/cart_reminder/template.toml
+    category = "marketing"
+    topic = "offers"
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+META_FILE = "template.toml"
+TOPIC_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
+RESERVED_TOPICS = {"transactional", "all"}
+
+Category = Literal["transactional", "marketing"]
+
+
+class TemplateError(Exception):
+    """A template that cannot be used: unknown, undeclared, broken, or asking for what it may not."""
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    name: str
+    category: Category
+    topic: str | None  # marketing only
+
+    @property
+    def is_marketing(self) -> bool:
+        return self.category == "marketing"
+
+
+class TemplateCatalog:
+    """Reads each template's declaration once (restart the worker after changing one)."""
+
+    def __init__(self, templates_dir: Path) -> None:
+        self.templates_dir = Path(templates_dir)
+        self._infos: dict[str, TemplateInfo] = {}
+
+    def names(self) -> list[str]:
+        if not self.templates_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.templates_dir.iterdir() if (p / "subject.txt").is_file())
+
+    def get(self, name: str) -> TemplateInfo:
+        info = self._infos.get(name)
+        if info is None:
+            if not name or "/" in name or name.startswith((".", "_")) or not (self.templates_dir / name / "subject.txt").is_file():
+                known = ", ".join(self.names()) or "none"
+                raise TemplateError(f"unknown template {name!r} (known: {known})")
+            info = self._infos[name] = _read(self.templates_dir / name)
+        return info
+
+    def check(self) -> list[str]:
+        """A problem per template that declares no valid category (empty when all are fine)."""
+        problems = []
+        for name in self.names():
+            try:
+                self.get(name)
+            except TemplateError as exc:
+                problems.append(str(exc))
+        return problems
+
+    def topics(self) -> list[str]:
+        """Every marketing topic some template is about."""
+        found = set()
+        for name in self.names():
+            try:
+                info = self.get(name)
+            except TemplateError:
+                continue
+            if info.topic:
+                found.add(info.topic)
+        return sorted(found)
+
+
+def _read(folder: Path) -> TemplateInfo:
+    meta = folder / META_FILE
+    example = 'category = "transactional", or category = "marketing" with topic = "<topic>"'
+    if not meta.is_file():
+        raise TemplateError(f"template {folder.name!r} declares no category: add {meta} with {example}")
+    try:
+        data = tomllib.loads(meta.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"{meta}: {exc}") from exc
+    category, topic = data.get("category"), data.get("topic")
+    if category == "transactional":
+        if topic is not None:
+            raise TemplateError(f"{meta}: a transactional template has no topic (remove topic = {topic!r})")
+        return TemplateInfo(folder.name, "transactional", None)
+    if category == "marketing":
+        if not isinstance(topic, str) or not TOPIC_PATTERN.match(topic) or topic in RESERVED_TOPICS:
+            raise TemplateError(
+                f"{meta}: a marketing template needs topic = \"<topic>\" (lower case letters, digits, _ or -; "
+                f"not {', '.join(sorted(RESERVED_TOPICS))}), got {topic!r}"
+            )
+        return TemplateInfo(folder.name, "marketing", topic)
+    raise TemplateError(f"{meta}: category is {category!r}; expected {example}")

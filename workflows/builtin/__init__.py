@@ -1,0 +1,1 @@
+"""Journeys the engine itself needs; always registered, whatever JOURNEYS_JOURNEY_PACKAGES says."""
