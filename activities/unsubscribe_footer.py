@@ -30,7 +30,7 @@ class UnsubscribeLink:
 
 class MarketingFooter:
     def __init__(self, settings: Settings, renderer: TemplateRenderer) -> None:
-        self.public_url = settings.public_url
+        self.public_url = settings.resolved_public_url
         self.secret = settings.resolved_unsubscribe_secret()
         self.mailto = settings.unsubscribe_mailto
         self.postal_address = settings.postal_address

@@ -11,11 +11,12 @@ from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from api.deps import require_api_key
-from api.routes import customers, dev_mail, events, health, journeys
+from api.routes import customers, dev_mail, events, health, journeys, subscriptions, suppressions, unsubscribe
 from api.state import AppState
 from core.database import Database
 from core.outbox import Outbox
 from core.settings import Settings, get_settings
+from core.template_catalog import TemplateCatalog
 from core.temporal import connect
 from workflows.registry import Registry, discover
 
@@ -34,7 +35,13 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         client = temporal_client or await connect(settings, lazy=True)
         outbox = Outbox(db, client, registry, settings.temporal_task_queue, settings.dispatch_concurrency)
         app.state.journeys = AppState(
-            settings=settings, api_key=settings.resolved_api_key(), db=db, registry=registry, outbox=outbox
+            settings=settings,
+            api_key=settings.resolved_api_key(),
+            db=db,
+            registry=registry,
+            outbox=outbox,
+            catalog=TemplateCatalog(settings.templates_dir),
+            unsubscribe_secret=settings.resolved_unsubscribe_secret(),
         )
         stop = asyncio.Event()
         relay = asyncio.create_task(outbox.run_relay(settings.relay_interval_seconds, stop), name="outbox-relay")
@@ -59,6 +66,10 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.include_router(events.router, dependencies=authed)
     app.include_router(customers.router, dependencies=authed)
     app.include_router(journeys.router, dependencies=authed)
+    app.include_router(subscriptions.router, dependencies=authed)
+    app.include_router(suppressions.router, dependencies=authed)
+    # Public: opened from an email by the customer, or POSTed by their mailbox provider.
+    app.include_router(unsubscribe.router)
     app.include_router(health.router)
     if settings.dev_mail:
         app.include_router(dev_mail.router)

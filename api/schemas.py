@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -10,12 +11,19 @@ from core.tables import MessageRow
 
 
 class MessageOut(BaseModel):
+    """One send and what became of it. ``reason`` says why for anything but sent;
+    ``history`` lists every decision on the way (deferred, sending, sent, ...)."""
+
     id: str
     template: str
+    category: str | None
+    topic: str | None
     subject: str | None
     to_email: str | None
     status: str
     reason: str | None
+    deferred_until: datetime | None
+    history: list[dict[str, Any]]
     esp: str | None
     esp_message_id: str | None
     journey: str | None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from core.database import Database
 from core.outbox import Outbox
 from core.settings import Settings
+from core.template_catalog import TemplateCatalog
 from workflows.registry import Registry
 
 
@@ -17,3 +18,5 @@ class AppState:
     db: Database
     registry: Registry
     outbox: Outbox
+    catalog: TemplateCatalog
+    unsubscribe_secret: str

@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     dev_mail: bool = False
 
     # ----- send policy (workflows/engine.py sends, activities/policy.py decides) -----
-    # Where unsubscribe links point: the API's public address.
-    public_url: str = "http://127.0.0.1:8000"
+    # Where unsubscribe links point: the API's public address (empty: http://API_HOST:API_PORT).
+    public_url: str = ""
     # Signs unsubscribe links (HMAC-SHA256). Empty: a dev secret kept in HOME.
     unsubscribe_secret: str | None = None
     # Also offer unsubscribing by mail (List-Unsubscribe mailto), e.g. unsubscribe@example.com.
@@ -90,6 +90,8 @@ class Settings(BaseSettings):
                 raise ValueError("JOURNEYS_UNSUBSCRIBE_SECRET must be set when JOURNEYS_ENVIRONMENT=production")
             if self.postal_address == DEV_POSTAL_ADDRESS:
                 raise ValueError("JOURNEYS_POSTAL_ADDRESS must be set when JOURNEYS_ENVIRONMENT=production")
+            if not self.public_url:
+                raise ValueError("JOURNEYS_PUBLIC_URL (where unsubscribe links point) must be set when JOURNEYS_ENVIRONMENT=production")
             if not self.public_url.startswith("https://") and not _is_local(self.public_url):
                 # RFC 8058: mailbox providers only POST one-click unsubscribes to https.
                 raise ValueError("JOURNEYS_PUBLIC_URL must be an https:// address when JOURNEYS_ENVIRONMENT=production")
@@ -108,6 +110,10 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @property
+    def resolved_public_url(self) -> str:
+        return self.public_url or f"http://{self.api_host}:{self.api_port}"
 
     @property
     def opt_in_topic_set(self) -> frozenset[str]:

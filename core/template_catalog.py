@@ -50,7 +50,12 @@ class TemplateCatalog:
     def names(self) -> list[str]:
         if not self.templates_dir.is_dir():
             return []
-        return sorted(p.name for p in self.templates_dir.iterdir() if (p / "subject.txt").is_file())
+        # _folders (the _footer) and hidden ones are parts, not templates a journey sends.
+        return sorted(
+            p.name
+            for p in self.templates_dir.iterdir()
+            if not p.name.startswith(("_", ".")) and (p / "subject.txt").is_file()
+        )
 
     def get(self, name: str) -> TemplateInfo:
         info = self._infos.get(name)

@@ -60,9 +60,11 @@ class Stack:
 async def stack(dev_server: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Stack]:
     database_url = f"sqlite:///{tmp_path / 'journeys.db'}"
     upgrade(database_url)
+    port = free_port()
     with MailCatcher(tmp_path / "mail", port=free_port()) as catcher:
         settings = Settings(
             home=tmp_path,
+            public_url=f"http://127.0.0.1:{port}",
             database_url=database_url,
             api_key=API_KEY,
             smtp_port=catcher.port,
@@ -71,7 +73,6 @@ async def stack(dev_server: WorkflowEnvironment, tmp_path: Path) -> AsyncIterato
         )
         db = Database(database_url)
         worker = build_worker(dev_server.client, settings=settings, db=db, sender=SmtpSender.from_settings(settings))
-        port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(create_app(settings, temporal_client=dev_server.client), host="127.0.0.1", port=port, log_level="warning")
         )
@@ -273,3 +274,39 @@ async def test_split_results_over_http(stack: Stack) -> None:
         }
         missing = await http.get("/v1/journeys/nope/splits")
         assert missing.status_code == 404
+
+
+async def test_one_click_unsubscribe_from_a_real_email_stops_the_next_one(stack: Stack) -> None:
+    """A one-off marketing send, the link its List-Unsubscribe header carries POSTed as a
+    mailbox provider does (RFC 8058), and the next send of that topic is not sent."""
+    customer = f"u-{uuid.uuid4().hex[:6]}"
+    async with stack.http() as http:
+        await http.put(f"/v1/customers/{customer}", json={"email": "ann@example.com"})
+        first = await http.post(f"/v1/customers/{customer}/messages", json={"id": "tips-1", "template": "getting_started"})
+        assert first.status_code == 202
+        [mail] = await stack.wait_for_mail(1)
+        assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        link = str(mail.message["List-Unsubscribe"]).strip().strip("<>")  # long headers are folded
+        assert link.startswith(f"{stack.base_url}/u/") and link in mail.text
+
+        async with httpx.AsyncClient() as mailbox_provider:  # no key, no cookie
+            unsubscribed = await mailbox_provider.post(
+                link, content=b"List-Unsubscribe=One-Click", headers={"Content-Type": "application/x-www-form-urlencoded"}
+            )
+        assert unsubscribed.status_code == 200 and not unsubscribed.is_redirect
+
+        await http.post(f"/v1/customers/{customer}/messages", json={"id": "tips-2", "template": "getting_started"})
+        await http.post(f"/v1/customers/{customer}/messages", json={"id": "hello-again", "template": "welcome"})
+
+        async def all_decided():  # type: ignore[no-untyped-def]
+            log = (await http.get(f"/v1/customers/{customer}/messages")).json()
+            return log if len(log) == 3 and all(m["status"] in ("sent", "unsubscribed") for m in log) else None
+
+        log = await wait_until(all_decided, what="three sends decided")
+        assert [(m["template"], m["status"]) for m in log] == [
+            ("getting_started", "sent"),
+            ("getting_started", "unsubscribed"),
+            ("welcome", "sent"),
+        ]
+        assert log[1]["reason"].startswith("unsubscribed from topic 'product' (one-click,")
+        assert [m.subject for m in read_mailbox(stack.mail_dir)][1].startswith("Welcome to Journeys")

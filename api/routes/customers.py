@@ -12,8 +12,12 @@ from api.schemas import MessageOut
 from core.customer_store import get_customer, upsert_customer
 from core.customers import Customer, CustomerIn
 from core.erasure import ErasureReport, erase_customer
+from core.event_store import store_events
 from core.events import ID_PATTERN
+from core.one_off_messages import MESSAGE_JOURNEY, OneOffMessageAccepted, OneOffMessageIn, message_event
 from core.tables import MessageRow
+from core.template_catalog import TemplateError
+from workflows.definition import workflow_id
 
 router = APIRouter(tags=["customers"])
 
@@ -54,6 +58,39 @@ async def customer_messages(customer_id: CustomerId, db: DbDep) -> list[MessageO
         if not rows and await get_customer(session, customer_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
     return [MessageOut.from_row(r) for r in rows]
+
+
+@router.post(
+    "/v1/customers/{customer_id}/messages",
+    response_model=OneOffMessageAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Send one template to the customer now (support, product code)",
+)
+async def send_message(customer_id: CustomerId, body: OneOffMessageIn, state: StateDep, response: Response) -> OneOffMessageAccepted:
+    """Through the same send policy and ledger as a journey's send: a marketing template
+    respects subscriptions, caps and quiet hours (it waits for them to open). ``id`` is your
+    idempotency key: the same id again is reported as a duplicate and sends nothing.
+    The outcome shows in ``GET /v1/customers/{id}/messages``."""
+    try:
+        state.catalog.get(body.template)
+    except TemplateError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    async with state.db.session() as session:
+        if await get_customer(session, customer_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
+    event = message_event(customer_id, body)
+    result = await store_events(state.db, [event], needs_dispatch=lambda _: True)
+    state.outbox.submit(result.to_dispatch)
+    duplicate = bool(result.duplicate_ids)
+    if duplicate:
+        response.status_code = status.HTTP_200_OK
+    return OneOffMessageAccepted(
+        id=body.id,
+        customer_id=customer_id,
+        template=body.template,
+        duplicate=duplicate,
+        workflow_id=workflow_id(MESSAGE_JOURNEY, customer_id, body.id),
+    )
 
 
 @router.delete(

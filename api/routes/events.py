@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from api.deps import DbDep, OutboxDep
 from core.event_store import store_events
 from core.events import MAX_BATCH, Event, EventBatch, EventsAccepted
+from core.one_off_messages import RESERVED_PREFIX
 
 router = APIRouter(tags=["events"])
 
@@ -38,12 +39,29 @@ def parse_events(body: Any) -> list[Event]:
         )
     try:
         if "events" in body:
-            return EventBatch.model_validate(body).events
-        return [Event.model_validate(body)]
+            events = EventBatch.model_validate(body).events
+            where: tuple[object, ...] = ("body", "events")
+        else:
+            events = [Event.model_validate(body)]
+            where = ("body",)
     except ValidationError as exc:
         raise RequestValidationError(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
         ) from None
+    reserved = [
+        {
+            "type": "value_error",
+            "loc": (*where, i, "type") if len(where) > 1 else (*where, "type"),
+            "msg": f"event types starting with {RESERVED_PREFIX!r} are the engine's own "
+            "(one-off sends: POST /v1/customers/{id}/messages)",
+            "input": e.type,
+        }
+        for i, e in enumerate(events)
+        if e.type.startswith(RESERVED_PREFIX)
+    ]
+    if reserved:
+        raise RequestValidationError(reserved)
+    return events
 
 
 @router.post(

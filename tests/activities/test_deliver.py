@@ -138,3 +138,63 @@ async def test_a_refused_address_is_logged_as_failed_not_retried(db: Database) -
     finally:
         controller.stop()
     assert result.status == "failed" and "refused" in (result.reason or "")
+
+
+async def test_a_hard_bounce_suppresses_the_address_for_every_later_send(db: Database, catcher: MailCatcher) -> None:
+    await add_customer(db, email="gone@example.com")
+    port = free_port()
+    controller = Controller(_Refuse(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        bounced = await ActivityEnvironment().run(delivery(db, port).deliver, step(key="k1"))
+    finally:
+        controller.stop()
+    assert bounced.reason and bounced.reason.endswith("(address suppressed: hard bounce)")
+    # Even a transactional email, to a server that would take it, is not sent any more.
+    later = await ActivityEnvironment().run(delivery(db, catcher.port).deliver, step(key="k2"))
+    assert later.status == "suppressed" and (later.reason or "").startswith("address suppressed for all mail: hard bounce (smtp,")
+    assert read_mailbox(catcher.directory) == []
+
+
+async def test_marketing_mail_over_smtp_has_one_click_headers_and_a_footer(db: Database, catcher: MailCatcher) -> None:
+    from core.unsubscribe_tokens import read_token
+
+    await add_customer(db, email="ann@example.com")
+    activities = delivery(
+        db,
+        catcher.port,
+        public_url="https://journeys.example.com",
+        unsubscribe_mailto="unsubscribe@example.com",
+        postal_address="Shop Inc., 1 Main St, Springfield",
+    )
+    result = await ActivityEnvironment().run(activities.deliver, step(template="getting_started"))
+    assert result.status == "sent"
+    [mail] = read_mailbox(catcher.directory)
+    https, mailto = [part.strip().strip("<>") for part in str(mail.message["List-Unsubscribe"]).split(",")]
+    assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert https.startswith("https://journeys.example.com/u/") and mailto.startswith("mailto:unsubscribe@example.com?subject=")
+    claims = read_token("test-secret", https.rsplit("/", 1)[1])
+    assert (claims.customer_id, claims.topic) == ("c1", "product")
+    assert f'href="{https}"' in mail.html and "Shop Inc., 1 Main St, Springfield" in mail.html
+    assert https in mail.text and "Shop Inc., 1 Main St, Springfield" in mail.text
+    [row] = await messages(db)
+    assert (row.category, row.topic, row.claimed_at is not None) == ("marketing", "product", True)
+
+
+async def test_two_sends_at_the_same_moment_cannot_both_take_the_last_slot(db: Database, catcher: MailCatcher) -> None:
+    """Cap of one, two journeys sending to one customer at once: one is sent, one is capped."""
+    import asyncio
+
+    rounds = 12
+    activities = delivery(db, catcher.port, frequency_cap_24h=1)
+    for i in range(rounds):
+        await add_customer(db, f"r{i}", email=f"r{i}@example.com")
+    outcomes = []
+    for i in range(rounds):
+        both = await asyncio.gather(
+            ActivityEnvironment().run(activities.deliver, step(key=f"a/{i}", template="getting_started", customer=f"r{i}")),
+            ActivityEnvironment().run(activities.deliver, step(key=f"b/{i}", template="getting_started", customer=f"r{i}")),
+        )
+        outcomes.append(sorted(r.status for r in both))
+    assert outcomes == [["capped", "sent"]] * rounds
+    assert len(read_mailbox(catcher.directory)) == rounds

@@ -41,3 +41,27 @@ async def api(api_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=api_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://journeys.test", headers=AUTH) as client:
         yield client
+
+
+@pytest_asyncio.fixture
+async def live_api(api_app: FastAPI) -> AsyncIterator[str]:
+    """The same app served over real HTTP on loopback (for links opened from an email)."""
+    import asyncio
+
+    import uvicorn
+
+    from tests.conftest import wait_until
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(api_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return server.started
+
+    await wait_until(started, what="uvicorn serving")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving

@@ -1,0 +1,58 @@
+"""A customer's marketing subscriptions: ``GET/PUT /v1/customers/{id}/subscriptions``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import StateDep
+from api.routes.customers import CustomerId
+from core.customer_store import get_customer
+from core.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
+from core.suppressions import suppressions_of
+
+router = APIRouter(tags=["consent"])
+
+
+class SubscriptionsOut(Subscriptions):
+    # Suppression reasons of the customer's address (hard_bounce, complaint, manual, erased):
+    # while any is there, no marketing goes out whatever the flags say.
+    suppressed: list[str] = Field(default_factory=list)
+
+
+class SubscriptionsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    all_marketing: bool | None = Field(default=None, description="false: no marketing at all, whatever the topics say.")
+    topics: dict[str, bool] = Field(default_factory=dict, description="Topic -> subscribed. Topics not named keep their flag.")
+
+
+@router.get("/v1/customers/{customer_id}/subscriptions", response_model=SubscriptionsOut, summary="Read a customer's subscriptions")
+async def read_subscriptions(customer_id: CustomerId, state: StateDep) -> SubscriptionsOut:
+    async with state.db.session() as session:
+        customer = await get_customer(session, customer_id)
+        if customer is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
+        subs = await load_subscriptions(session, customer_id, state.catalog.topics(), state.settings.opt_in_topic_set)
+        reasons = [row.reason for row in await suppressions_of(session, customer.email)] if customer.email else []
+    return SubscriptionsOut(**subs.model_dump(), suppressed=reasons)
+
+
+@router.put("/v1/customers/{customer_id}/subscriptions", response_model=SubscriptionsOut, summary="Change a customer's subscriptions")
+async def change_subscriptions(customer_id: CustomerId, body: SubscriptionsIn, state: StateDep) -> SubscriptionsOut:
+    """Takes effect for the next send, including sends already waiting in a journey."""
+    known = state.catalog.topics()
+    unknown = sorted(set(body.topics) - set(known))
+    if unknown:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"unknown topic(s) {', '.join(map(repr, unknown))}; topics of the templates: {', '.join(known) or 'none'}",
+        )
+    changes = dict(body.topics)
+    if body.all_marketing is not None:
+        changes[ALL_MARKETING] = body.all_marketing
+    async with state.db.session() as session:
+        if await get_customer(session, customer_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
+        await set_subscriptions(state.db, session, customer_id, changes, source="api")
+    return await read_subscriptions(customer_id, state)

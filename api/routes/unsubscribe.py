@@ -1,0 +1,107 @@
+"""Unsubscribe links in marketing email (RFC 8058), public: the signed token is the only key.
+
+- ``POST /u/{token}``: one-click unsubscribe from the token's topic, as mailbox providers
+  send it (body ``List-Unsubscribe=One-Click``); 200, no redirect, no cookie, no login.
+- ``GET /u/{token}``: a small page (no JavaScript) to confirm, or to choose topics; a
+  GET never changes anything, because link scanners open every link in a mail.
+- ``POST /u/{token}/preferences``: the page's topic form.
+
+A token we did not sign, or that was altered, gets a 400 page and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Path, Request, status
+from fastapi.responses import HTMLResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from api.deps import StateDep
+from api.unsubscribe_page import done_page, error_page, preferences_page
+from core.customer_store import get_customer
+from core.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
+from core.template_catalog import TOPIC_PATTERN
+from core.unsubscribe_tokens import InvalidToken, UnsubscribeClaims, read_token
+
+log = logging.getLogger("journeys.unsubscribe")
+router = APIRouter(tags=["unsubscribe"])
+
+Token = Annotated[str, Path(max_length=1000)]
+MAX_FORM_BYTES = 16_384
+HEADERS = {
+    # The token is in the URL: keep it out of caches, referrers and search engines.
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+
+
+NO_LONGER_ON_FILE = "We have no email address on file for this link any more."
+
+
+async def _preferences(state: StateDep, session: AsyncSession, claims: UnsubscribeClaims) -> Subscriptions:
+    topics = [*state.catalog.topics(), claims.topic]  # the link's topic, even if no template has it now
+    return await load_subscriptions(session, claims.customer_id, topics, state.settings.opt_in_topic_set)
+
+
+def _page(body: str, code: int = status.HTTP_200_OK) -> HTMLResponse:
+    return HTMLResponse(body, status_code=code, headers=HEADERS)
+
+
+def _claims(state: StateDep, token: str) -> UnsubscribeClaims | HTMLResponse:
+    try:
+        return read_token(state.unsubscribe_secret, token)
+    except InvalidToken as exc:
+        log.warning("refused unsubscribe token: %s", exc)
+        return _page(error_page(), status.HTTP_400_BAD_REQUEST)
+
+
+@router.get("/u/{token}", response_class=HTMLResponse, summary="Unsubscribe page (confirm, or choose topics)")
+async def unsubscribe_page(token: Token, state: StateDep) -> HTMLResponse:
+    claims = _claims(state, token)
+    if isinstance(claims, HTMLResponse):
+        return claims
+    async with state.db.session() as session:
+        if await get_customer(session, claims.customer_id) is None:
+            return _page(done_page(NO_LONGER_ON_FILE))
+        subs = await _preferences(state, session, claims)
+    return _page(preferences_page(token, claims.topic, subs))
+
+
+@router.post("/u/{token}", response_class=HTMLResponse, summary="One-click unsubscribe (RFC 8058)")
+async def one_click_unsubscribe(token: Token, state: StateDep) -> HTMLResponse:
+    claims = _claims(state, token)
+    if isinstance(claims, HTMLResponse):
+        return claims
+    async with state.db.session() as session:
+        if await get_customer(session, claims.customer_id) is not None:
+            await set_subscriptions(state.db, session, claims.customer_id, {claims.topic: False}, source="one-click")
+            log.info("customer %s unsubscribed from %s (one-click)", claims.customer_id, claims.topic)
+    return _page(done_page(f"You are unsubscribed from {claims.topic} emails.", token=token))
+
+
+@router.post("/u/{token}/preferences", response_class=HTMLResponse, summary="Save the topics chosen on the page")
+async def save_preferences(token: Token, request: Request, state: StateDep) -> HTMLResponse:
+    claims = _claims(state, token)
+    if isinstance(claims, HTMLResponse):
+        return claims
+    raw = await request.body()
+    if len(raw) > MAX_FORM_BYTES:
+        return _page(error_page("That form was too large."), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    form = parse_qs(raw.decode("utf-8", errors="replace"))
+    # Unticked boxes are not sent: "shown" lists the topics the page offered.
+    shown = {t for t in form.get("shown", []) if TOPIC_PATTERN.match(t)}
+    ticked = set(form.get("topic", []))
+    changes = {topic: topic in ticked for topic in shown}
+    changes[ALL_MARKETING] = "no_marketing" not in form
+    async with state.db.session() as session:
+        if await get_customer(session, claims.customer_id) is None:
+            return _page(done_page(NO_LONGER_ON_FILE))
+        await set_subscriptions(state.db, session, claims.customer_id, changes, source="preferences-page")
+        subs = await _preferences(state, session, claims)
+    log.info("customer %s saved email preferences", claims.customer_id)
+    return _page(preferences_page(token, claims.topic, subs, saved=True))

@@ -1,0 +1,114 @@
+"""One-click unsubscribe and the preferences page, over real HTTP, with every kind of token."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from core.unsubscribe_tokens import make_token
+
+ONE_CLICK = {"content": b"List-Unsubscribe=One-Click", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
+
+
+@pytest.fixture
+def secret(api_app: FastAPI) -> str:
+    return str(api_app.state.journeys.unsubscribe_secret)
+
+
+@pytest.fixture
+async def ann(api: httpx.AsyncClient) -> str:
+    created = await api.put("/v1/customers/ann", json={"email": "ann@example.com"})
+    assert created.status_code == 201
+    return "ann"
+
+
+async def subscriptions(api: httpx.AsyncClient, customer: str = "ann") -> dict[str, object]:
+    answer = await api.get(f"/v1/customers/{customer}/subscriptions")
+    assert answer.status_code == 200
+    return dict(answer.json())
+
+
+def altered(token: str) -> str:
+    version, payload, signature = token.split(".")
+    flipped = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
+    return ".".join([version, flipped, signature])
+
+
+async def test_one_click_post_unsubscribes_without_auth_redirect_or_cookie(
+    api: httpx.AsyncClient, live_api: str, secret: str, ann: str
+) -> None:
+    token = make_token(secret, ann, "offers")
+    async with httpx.AsyncClient() as mailbox_provider:  # no API key, no cookies
+        answer = await mailbox_provider.post(f"{live_api}/u/{token}", **ONE_CLICK)  # type: ignore[arg-type]
+    assert answer.status_code == 200
+    assert "location" not in answer.headers and "set-cookie" not in answer.headers
+    assert "unsubscribed from offers" in answer.text
+    subs = await subscriptions(api)
+    assert subs["topics"] == {"offers": False, "product": True} and subs["all_marketing"] is True
+
+
+async def test_the_page_shows_the_choice_and_a_get_changes_nothing(
+    api: httpx.AsyncClient, live_api: str, secret: str, ann: str
+) -> None:
+    token = make_token(secret, ann, "product")
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(f"{live_api}/u/{token}")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<script" not in page.text.lower()
+    assert f'<form method="post" action="/u/{token}">' in page.text  # the confirm button
+    assert f'action="/u/{token}/preferences"' in page.text
+    assert 'value="offers" checked' in page.text and 'value="product" checked' in page.text
+    assert page.headers["cache-control"] == "no-store" and page.headers["referrer-policy"] == "no-referrer"
+    assert (await subscriptions(api))["topics"] == {"offers": True, "product": True}
+
+
+async def test_the_preferences_form_sets_every_topic_shown(api: httpx.AsyncClient, live_api: str, secret: str, ann: str) -> None:
+    token = make_token(secret, ann, "product")
+    async with httpx.AsyncClient() as browser:
+        saved = await browser.post(
+            f"{live_api}/u/{token}/preferences",
+            data={"shown": ["offers", "product"], "topic": ["product"]},
+        )
+        assert saved.status_code == 200 and "preferences are saved" in saved.text
+        assert (await subscriptions(api))["topics"] == {"offers": False, "product": True}
+        nothing = await browser.post(
+            f"{live_api}/u/{token}/preferences", data={"shown": ["offers", "product"], "topic": ["product"], "no_marketing": "1"}
+        )
+    assert nothing.status_code == 200 and 'name="no_marketing" value="1" checked' in nothing.text
+    assert (await subscriptions(api))["all_marketing"] is False
+
+
+@pytest.mark.parametrize("kind", ["altered payload", "altered signature", "foreign secret", "old format", "garbage"])
+async def test_a_token_we_did_not_sign_is_refused_and_changes_nothing(
+    api: httpx.AsyncClient, live_api: str, secret: str, ann: str, kind: str
+) -> None:
+    good = make_token(secret, ann, "offers")
+    token = {
+        "altered payload": altered(make_token(secret, "bob", "offers")),
+        "altered signature": good[:-3] + ("x" if good[-3] != "x" else "y") + good[-2:],
+        "foreign secret": make_token("another installation's secret", ann, "offers"),
+        "old format": "u0." + good.split(".", 1)[1],
+        "garbage": "not-a-token",
+    }[kind]
+    async with httpx.AsyncClient() as anyone:
+        for method, path in (("POST", f"/u/{token}"), ("GET", f"/u/{token}"), ("POST", f"/u/{token}/preferences")):
+            answer = await anyone.request(method, f"{live_api}{path}", content=b"List-Unsubscribe=One-Click&no_marketing=1")
+            assert answer.status_code == 400, (method, path, answer.status_code)
+            assert "not valid" in answer.text
+    subs = await subscriptions(api)
+    assert subs["topics"] == {"offers": True, "product": True} and subs["all_marketing"] is True
+
+
+async def test_a_token_for_an_erased_customer_answers_and_stores_nothing(
+    api: httpx.AsyncClient, live_api: str, secret: str, api_app: FastAPI
+) -> None:
+    from sqlmodel import select
+
+    from core.tables import SubscriptionRow
+
+    async with httpx.AsyncClient() as mailbox_provider:
+        answer = await mailbox_provider.post(f"{live_api}/u/{make_token(secret, 'gone', 'offers')}", **ONE_CLICK)  # type: ignore[arg-type]
+    assert answer.status_code == 200
+    async with api_app.state.journeys.db.session() as session:
+        assert (await session.exec(select(SubscriptionRow))).all() == []

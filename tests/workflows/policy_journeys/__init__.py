@@ -1,0 +1,1 @@
+"""Journeys that exercise the send policy (tests/workflows/test_send_policy.py)."""
