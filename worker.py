@@ -46,6 +46,15 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+def check_templates(settings: Settings, registry: Registry) -> None:
+    """Every template declares its category, and every template a journey sends exists."""
+    catalog = TemplateCatalog(settings.templates_dir)
+    undeclared = catalog.check()
+    if undeclared:
+        raise JourneyDefinitionError("\n".join(undeclared))
+    registry.check_templates(set(catalog.names()))
+
+
 def build_worker(
     client: Client,
     *,
@@ -56,11 +65,7 @@ def build_worker(
     **worker_options: Any,
 ) -> Worker:
     registry = registry or discover(settings.journey_packages)
-    catalog = TemplateCatalog(settings.templates_dir)
-    undeclared = catalog.check()
-    if undeclared:
-        raise JourneyDefinitionError("\n".join(undeclared))
-    registry.check_templates(set(catalog.names()))
+    check_templates(settings, registry)
     delivery = DeliveryActivities(db, sender, settings)
     customers = CustomerActivities(db)
     experiments = ExperimentActivities(db)
@@ -87,6 +92,7 @@ async def run_worker(settings: Settings) -> None:
     from core.temporal import connect
 
     registry = discover(settings.journey_packages)
+    check_templates(settings, registry)  # before connecting: a mistake is reported at once
     sender = sender_from_settings(settings)
     db = Database(settings.resolved_database_url)
     client = await connect(settings)

@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"journeys: invalid settings:\n{exc}", file=sys.stderr)
             code = 2
         elif isinstance(exc, JourneyDefinitionError):
-            print(f"journeys: refusing to start, journey code needs fixing:\n{exc}", file=sys.stderr)
+            print(f"journeys: refusing to start, journeys or templates need fixing:\n{exc}", file=sys.stderr)
             code = 2
         else:
             raise

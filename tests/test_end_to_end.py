@@ -162,21 +162,27 @@ async def test_an_event_for_a_customer_not_yet_known_starts_the_journey(stack: S
     await wait_until(sleeping_an_hour, what="the cart journey waiting its hour")
 
 
-async def test_the_readme_try_it_commands_pasted_as_they_are_produce_the_welcome_email(stack: Stack) -> None:
+async def run_readme_block(stack: Stack, name: str, env: dict[str, str]) -> str:
+    """The README's ``<!-- name:start -->`` shell block, run as written against this stack."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    block = readme.split("<!-- try-it:start -->", 1)[1].split("<!-- try-it:end -->", 1)[0]
+    block = readme.split(f"<!-- {name}:start -->", 1)[1].split(f"<!-- {name}:end -->", 1)[0]
     script = block.split("```sh", 1)[1].split("```", 1)[0]
     assert "http://127.0.0.1:8000" in script
     script = script.replace("http://127.0.0.1:8000", stack.base_url)  # this test's API port
-    started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         "bash", "-euo", "pipefail", "-c", script,
-        env={"PATH": os.environ["PATH"], "JOURNEYS_API_KEY": API_KEY},
+        env={"PATH": os.environ["PATH"], **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
-    assert '"accepted":1' in out.decode()
+    return out.decode()
+
+
+async def test_the_readme_try_it_commands_pasted_as_they_are_produce_the_welcome_email(stack: Stack) -> None:
+    started = time.monotonic()
+    out = await run_readme_block(stack, "try-it", {"JOURNEYS_API_KEY": API_KEY})
+    assert '"accepted":1' in out
     mails = await stack.wait_for_mail(1, deadline=2.0)
     took = time.monotonic() - started
     [mail] = [m for m in mails if m.to == "ann@example.com"]
@@ -310,3 +316,22 @@ async def test_one_click_unsubscribe_from_a_real_email_stops_the_next_one(stack:
         ]
         assert log[1]["reason"].startswith("unsubscribed from topic 'product' (one-click,")
         assert [m.subject for m in read_mailbox(stack.mail_dir)][1].startswith("Welcome to Journeys")
+
+
+async def test_the_readme_consent_example_sends_once_then_logs_the_unsubscribe(stack: Stack) -> None:
+    async with stack.http() as http:
+        await http.put("/v1/customers/ann", json={"email": "ann@example.com"})
+        sent = await run_readme_block(stack, "consent-send", {"KEY": API_KEY})
+        assert '"duplicate":false' in sent
+        [mail] = await stack.wait_for_mail(1)
+        assert mail.subject.endswith("here is how to get started") and "/u/u1." in mail.text
+        unsubscribed = await run_readme_block(stack, "consent-unsubscribe", {"KEY": API_KEY})
+        assert '"product":false' in unsubscribed and '"duplicate":false' in unsubscribed
+
+        async def both_decided():  # type: ignore[no-untyped-def]
+            log = (await http.get("/v1/customers/ann/messages")).json()
+            return log if [m["status"] for m in log] == ["sent", "unsubscribed"] else None
+
+        log = await wait_until(both_decided, what="the second send logged as unsubscribed")
+        assert log[1]["reason"].startswith("unsubscribed from topic 'product' (api,")
+    assert len(read_mailbox(stack.mail_dir)) == 1

@@ -204,3 +204,27 @@ async def test_marketing_mail_carries_one_click_unsubscribe_and_the_footer(polic
         assert promo.html.index("Shop Inc.") < promo.html.index("</body>")
         assert link in promo.text and "Shop Inc., 1 Main St, Springfield" in promo.text
         assert receipt.headers == {} and "Shop Inc." not in receipt.html  # transactional: no unsubscribe
+
+
+async def test_an_unsubscribe_while_a_send_waits_for_morning_stops_it(policy) -> None:  # type: ignore[no-untyped-def]
+    async with policy(quiet_hours="21:00-08:00") as kit:
+        await kit.advance_to(await next_local(kit, 21, 30))
+        await kit.emit("promo.due", customer="c1", properties={"promo_id": "p1"})
+        await kit.unsubscribe("c1", "offers")
+        await kit.advance(hours=11)
+        assert kit.sent_to("c1") == []
+        [promo] = await kit.messages("c1")
+        assert promo.status == "unsubscribed" and [h["status"] for h in promo.history] == ["deferred", "unsubscribed"]
+
+
+async def test_an_opt_in_topic_is_sent_only_after_the_customer_opts_in(policy) -> None:  # type: ignore[no-untyped-def]
+    from core.subscriptions import set_subscriptions
+
+    async with policy(opt_in_topics="news") as kit:
+        await kit.emit("newsletter.joined", customer="c1")
+        assert kit.sent_to("c1") == []
+        assert (await log_of(kit))[0][1:] == ("unsubscribed", "topic 'news' is opt-in and the customer has not opted in")
+        async with kit.db.session() as session:
+            await set_subscriptions(kit.db, session, "c1", {"news": True}, source="test")
+        await kit.advance(days=2, minutes=1)
+        assert kit.sent_to("c1") == ["news"]
