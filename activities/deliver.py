@@ -43,6 +43,7 @@ from activities.unsubscribe_footer import MarketingFooter
 from core.customer_store import get_customer
 from core.customers import Customer
 from core.database import Database
+from core.identity import resolve
 from core.settings import Settings
 from core.suppressions import suppress
 from core.tables import MessageRow, utcnow
@@ -65,8 +66,15 @@ class DeliveryActivities:
     async def deliver(self, input: DeliverInput) -> DeliverResult:
         now = policy_clock()
         async with self.db.session() as session:
-            ledger = Ledger(self.db, session, input, now)
             customer = await get_customer(session, input.customer_id)
+            if customer is None:
+                # An anonymous id merged into a known customer (core/identity.py) whose journey
+                # has not heard of it yet: the send is theirs.
+                known = (await resolve(session, [input.customer_id])).get(input.customer_id)
+                if known is not None:
+                    input = input.model_copy(update={"customer_id": known})
+                    customer = await get_customer(session, known)
+            ledger = Ledger(self.db, session, input, now)
             if customer is None or not customer.email:
                 reason = "unknown customer" if customer is None else "customer has no email address"
                 return await ledger.decide(customer, "skipped", reason)

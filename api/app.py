@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from api.deps import require_api_key
-from api.routes import customers, dev_mail, events, health, journeys, subscriptions, suppressions, unsubscribe
+from api.routes import customers, dev_mail, events, health, journeys, segment, subscriptions, suppressions, unsubscribe
 from api.state import AppState
 from core.database import Database
 from core.outbox import Outbox
@@ -68,6 +68,8 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.include_router(journeys.router, dependencies=authed)
     app.include_router(subscriptions.router, dependencies=authed)
     app.include_router(suppressions.router, dependencies=authed)
+    # Segment SDKs authenticate their own way (write key as basic-auth user, or in the body).
+    app.include_router(segment.router)
     # Public: opened from an email by the customer, or POSTed by their mailbox provider.
     app.include_router(unsubscribe.router)
     app.include_router(health.router)

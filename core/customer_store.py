@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.customers import Customer, CustomerIn
@@ -34,3 +36,32 @@ async def upsert_customer(session: AsyncSession, customer_id: str, data: Custome
     session.add(row)
     await session.commit()
     return to_customer(row), created
+
+
+async def merge_traits(
+    session: AsyncSession,
+    customer_id: str,
+    *,
+    email: str | None = None,
+    timezone: str | None = None,
+    locale: str | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> Customer:
+    """Create or update the profile with what is given, keeping the rest (Segment ``identify``
+    semantics, unlike PUT which replaces). Attributes are merged key by key. Commits."""
+    now = utcnow()
+    row = await session.get(CustomerRow, customer_id)
+    if row is None:
+        row = CustomerRow(id=customer_id, attributes={}, created_at=now, updated_at=now)
+    if email is not None:
+        row.email = email
+    if timezone is not None:
+        row.timezone = timezone
+    if locale is not None:
+        row.locale = locale
+    if attributes:
+        row.attributes = {**(row.attributes or {}), **attributes}
+    row.updated_at = now
+    session.add(row)
+    await session.commit()
+    return to_customer(row)

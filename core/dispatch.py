@@ -28,7 +28,8 @@ from core.customers import Customer
 from core.database import Database
 from core.events import Event
 from core.journey_models import SIGNAL_EVENT, JourneyInput
-from core.tables import JourneyEntryRow, utcnow
+from core.identity import aliases_of
+from core.tables import CustomerAliasRow, JourneyEntryRow, utcnow
 from workflows.definition import JourneySpec, workflow_id
 from workflows.registry import Registry
 
@@ -124,17 +125,31 @@ class Dispatcher:
     async def _signal_running(self, spec: JourneySpec, event: Event) -> list[Delivery]:
         key = _key_of(spec, event)
         if spec.key is None or key is not None:
-            targets = [workflow_id(spec.name, event.customer_id, key)]
+            wid = workflow_id(spec.name, event.customer_id, key)
+            if await self._signal(wid, event):
+                return [Delivery(wid, "signal")]
+            # Not in this journey under this id; maybe under an id the customer had before
+            # signing up, whose journeys carry on as them (core/identity.py).
+            targets = [workflow_id(spec.name, alias, key) for alias in await self._aliases(event.customer_id)]
         else:
             targets = await self._keyed_runs(spec, event.customer_id)  # no key: every run hears it
         reached = await asyncio.gather(*[self._signal(wid, event) for wid in targets])
         return [Delivery(wid, "signal") for wid, ok in zip(targets, reached) if ok]
 
+    async def _aliases(self, customer_id: str) -> list[str]:
+        async with self.db.session() as session:
+            return await aliases_of(session, customer_id)
+
     async def _keyed_runs(self, spec: JourneySpec, customer_id: str) -> list[str]:
+        """Every recorded run of a keyed journey for the customer, under any of their ids."""
+        aliases = select(CustomerAliasRow.alias_id).where(CustomerAliasRow.customer_id == customer_id)
         async with self.db.session() as session:
             rows = await session.exec(
                 select(JourneyEntryRow.workflow_id)
-                .where(JourneyEntryRow.journey == spec.name, JourneyEntryRow.customer_id == customer_id)
+                .where(
+                    JourneyEntryRow.journey == spec.name,
+                    (col(JourneyEntryRow.customer_id) == customer_id) | col(JourneyEntryRow.customer_id).in_(aliases),
+                )
                 .order_by(col(JourneyEntryRow.id))
             )
             return list(rows.all())

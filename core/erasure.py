@@ -24,6 +24,7 @@ from core.database import Database
 from core.journey_control import customer_workflow_ids
 from core.tables import (
     ConversionRow,
+    CustomerAliasRow,
     CustomerRow,
     DispatchRow,
     EventRow,
@@ -66,7 +67,9 @@ async def erase_customer(db: Database, client: Client, registry: Registry, custo
 
     async with db.session() as session:
         messages = await session.exec(delete(MessageRow).where(col(MessageRow.customer_id) == customer_id))  # type: ignore[call-overload]
-        for table in (JourneyEntryRow, SplitAssignmentRow, ConversionRow, SubscriptionRow):
+        aliases = list((await session.exec(select(CustomerAliasRow.alias_id).where(CustomerAliasRow.customer_id == customer_id))).all())
+        await session.exec(delete(JourneyEntryRow).where(col(JourneyEntryRow.customer_id).in_([customer_id, *aliases])))  # type: ignore[call-overload]
+        for table in (SplitAssignmentRow, ConversionRow, SubscriptionRow, CustomerAliasRow):
             await session.exec(delete(table).where(col(table.customer_id) == customer_id))  # type: ignore[call-overload]
         suppressed = False
         if customer is not None:

@@ -7,15 +7,16 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from sqlmodel import col, select
 
 from core import search_attributes as sa
 from core.database import Database
+from core.identity import aliases_of
 from core.tables import JourneyEntryRow
-from core.journey_models import QUERY_STATE, JourneyState
+from core.journey_models import QUERY_STATE, JourneyResult, JourneyState
 from workflows.definition import workflow_id
 from workflows.registry import Registry
 
@@ -44,14 +45,21 @@ async def journeys_of(client: Client, registry: Registry, db: Database, customer
 
 async def customer_workflow_ids(registry: Registry, db: Database, customer_id: str) -> list[tuple[str, str]]:
     """(journey, workflow id) of every journey the customer can be in: the one id of each
-    unkeyed journey, and each recorded run of keyed ones (reentry="always")."""
-    targets = [(name, workflow_id(name, customer_id)) for name, spec in sorted(registry.journeys.items()) if spec.key is None]
-    keyed = [name for name, spec in registry.journeys.items() if spec.key is not None]
-    if keyed:
-        async with db.session() as session:
+    unkeyed journey, and each recorded run of keyed ones (reentry="always"), under the
+    customer's id and every id merged into it (core/identity.py)."""
+    async with db.session() as session:
+        ids = [customer_id, *await aliases_of(session, customer_id)]
+        targets = [
+            (name, workflow_id(name, cid))
+            for cid in ids
+            for name, spec in sorted(registry.journeys.items())
+            if spec.key is None
+        ]
+        keyed = [name for name, spec in registry.journeys.items() if spec.key is not None]
+        if keyed:
             rows = await session.exec(
                 select(JourneyEntryRow.journey, JourneyEntryRow.workflow_id).where(
-                    JourneyEntryRow.customer_id == customer_id, col(JourneyEntryRow.journey).in_(keyed)
+                    col(JourneyEntryRow.customer_id).in_(ids), col(JourneyEntryRow.journey).in_(keyed)
                 )
             )
             targets.extend((journey, wid) for journey, wid in rows.all())
@@ -59,7 +67,7 @@ async def customer_workflow_ids(registry: Registry, db: Database, customer_id: s
 
 
 async def _status(client: Client, journey: str, wid: str) -> JourneyStatus | None:
-    handle = client.get_workflow_handle(wid)
+    handle = client.get_workflow_handle(wid, result_type=JourneyResult)
     try:
         description = await handle.describe()
     except RPCError as exc:
@@ -81,6 +89,12 @@ async def _status(client: Client, journey: str, wid: str) -> JourneyStatus | Non
         except RPCError:
             return result  # no worker to answer right now: the search attribute still says where
         result.step, result.waiting_for, result.until, result.sent = state.step, state.waiting_for, state.until, state.sent
+    elif description.status == WorkflowExecutionStatus.COMPLETED:
+        try:  # a finished journey's result says what it sent (read from its history)
+            outcome = await handle.result(rpc_timeout=QUERY_TIMEOUT)
+        except (RPCError, WorkflowFailureError):
+            return result
+        result.sent = outcome.sent
     return result
 
 

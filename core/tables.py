@@ -182,3 +182,14 @@ class SubscriptionRow(SQLModel, table=True):
     subscribed: bool
     source: str = Field(max_length=40)  # api, one-click, preferences-page
     updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class CustomerAliasRow(SQLModel, table=True):
+    """Another id the same customer was known by (a Segment anonymousId before sign-up, an
+    alias call's previousId): events under it belong to ``customer_id``. See core/identity.py."""
+
+    __tablename__ = "customer_aliases"
+
+    alias_id: str = Field(primary_key=True, max_length=200)
+    customer_id: str = Field(max_length=200, index=True)
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

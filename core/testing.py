@@ -50,6 +50,7 @@ from core.customers import CustomerIn
 from core.database import Database
 from core.dispatch import Dispatcher
 from core.events import Event
+from core.identity import merge_into
 from core.journey_models import QUERY_STATE, JourneyState
 from core.migrate import upgrade
 from core.one_off_messages import OneOffMessageIn, message_event
@@ -129,6 +130,13 @@ class JourneyEnv:
         """A one-off send, as ``POST /v1/customers/{id}/messages`` makes it."""
         body = OneOffMessageIn(id=id or uuid.uuid4().hex, template=template, context=context or {}, if_capped=if_capped)
         return await self._dispatch(message_event(customer, body), settle=True)
+
+    async def merge(self, anonymous_id: str, *, into: str) -> None:
+        """The visitor known as ``anonymous_id`` signed up as customer ``into`` (what a Segment
+        ``identify`` with both ids, or ``alias``, does): their journeys carry on as ``into``."""
+        merged = await merge_into(self.db, anonymous_id, into)
+        if merged is not None:
+            await self._dispatch(merged, settle=True)
 
     async def unsubscribe(self, customer: str, topic: str = ALL_MARKETING) -> None:
         """The customer unsubscribes from ``topic`` (default: all marketing)."""

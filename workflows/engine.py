@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from core.customers import Customer
     from core.events import Event
     from core.journey_models import (
+        MERGED_EVENT,
         QUERY_STATE,
         SIGNAL_EVENT,
         Carried,
@@ -340,6 +341,9 @@ class Journey:
             return
         self._seen_ids.add(event.id)
         self._events_received += 1
+        if event.type == MERGED_EVENT:
+            self._adopt(event)
+            return
         if self._trigger is not None and event.type in self._goals:
             self._on_goal(event)
         if self._trigger is not None and event.type in self.spec.exit_on:
@@ -423,6 +427,16 @@ class Journey:
         if exit_event is not None:
             self._inbox.remove(exit_event)
             self._exit_event = exit_event
+
+    def _adopt(self, event: Event) -> None:
+        """The customer this journey ran for turned out to be another id of a known customer
+        (core/identity.py): carry on as them. Sends go to their address from now on."""
+        known = str(event.properties["customer_id"])
+        workflow.logger.info("journey %s: customer %s is now %s", self.spec.name, self._customer_id, known)
+        self._customer_id = known
+        profile = event.properties.get("customer")
+        self._customer = Customer.model_validate(profile) if profile else None
+        workflow.upsert_search_attributes([sa.CUSTOMER_ID.value_set(known)])
 
     def _on_goal(self, event: Event) -> None:
         if event.type in self._converted:

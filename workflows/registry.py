@@ -14,6 +14,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from types import ModuleType
 
+from core.journey_models import MERGED_EVENT
 from workflows.checks import check_source, sent_templates, waited_event_types
 from workflows.engine import Journey, JourneySpec
 
@@ -81,7 +82,8 @@ class Registry:
                 "declare the types it can take with @journey(listens_to=...)"
             )
         self.journeys[spec.name] = spec
-        self.listened[spec.name] = spec.listened | frozenset(waited)
+        # Every running journey hears of its customer being merged into another (core/identity.py).
+        self.listened[spec.name] = spec.listened | frozenset(waited) | {MERGED_EVENT}
         self.templates[spec.name] = [(t, f"{source_file}:{line}") for t, line in sent_templates(body)]
         self._routes.clear()
 

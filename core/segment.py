@@ -1,0 +1,179 @@
+"""The Segment tracking spec, read as Journeys' own calls: identify, track, page, screen,
+group and alias (https://segment.com/docs/connections/spec/).
+
+Pure translation, no I/O: ``parse_message`` checks one call and ``SegmentBatch`` the
+whole request; api/routes/segment.py applies them (profiles, merges, the event store).
+
+How calls map:
+
+- ``track``: an event of type ``event``, its ``properties``, ``messageId`` as the event id
+  (so a retried call is stored once). Names that are not already event types are
+  normalised: "Order Completed" becomes ``order_completed``.
+- ``page`` / ``screen``: events of type ``page`` / ``screen``, with ``name`` and
+  ``category`` added to the properties.
+- ``group``: an event of type ``group`` with ``group_id`` and ``traits``.
+- ``identify``: the profile is created or updated from ``traits`` (``email``, and
+  ``timezone``/``locale`` from ``context`` or traits; the other traits become attributes),
+  and an ``identify`` event with the traits is stored too (a journey may start on it).
+- ``alias`` and an ``identify`` that carries both ids: the earlier id is merged into the
+  known customer (core/identity.py).
+
+``timestamp`` is corrected for the sender's clock skew as Segment does it:
+``receivedAt - (sentAt - timestamp)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.events import EVENT_TYPE_PATTERN, ID_PATTERN, Event
+
+CallType = Literal["identify", "track", "page", "screen", "group", "alias"]
+MAX_CALL_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+_EVENT_TYPE = re.compile(EVENT_TYPE_PATTERN)
+_ID = re.compile(ID_PATTERN)
+
+
+class SegmentError(ValueError):
+    """A call that does not follow the spec; the message says where and what."""
+
+
+def _id(value: Any) -> str | None:
+    # The spec's ids are strings; some SDKs send numbers.
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+class SegmentCall(BaseModel):
+    """One call as the spec defines it; fields we do not use are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: CallType
+    userId: str | None = None
+    anonymousId: str | None = None
+    messageId: str | None = None
+    timestamp: datetime | None = None
+    originalTimestamp: datetime | None = None
+    sentAt: datetime | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    event: str | None = None
+    name: str | None = None
+    category: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    groupId: str | None = None
+    previousId: str | None = None
+
+    @field_validator("userId", "anonymousId", "messageId", "groupId", "previousId", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> str | None:
+        return _id(value)
+
+    @field_validator("properties", "traits", "context", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @property
+    def who(self) -> str:
+        """The id the call is about: the user id if known, else the anonymous id."""
+        return self.userId or self.anonymousId or ""
+
+
+class SegmentBatch(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    batch: list[dict[str, Any]] = Field(min_length=1)
+    sentAt: datetime | None = None
+    context: dict[str, Any] | None = None
+    writeKey: str | None = None
+
+
+def parse_call(raw: Any, call_type: CallType | None, where: str) -> SegmentCall:
+    """Check one call against the spec; ``call_type`` is the endpoint's (None in a batch)."""
+    if not isinstance(raw, dict):
+        raise SegmentError(f"{where}: expected a JSON object")
+    data = dict(raw)
+    if call_type is not None:
+        data["type"] = call_type
+    try:
+        call = SegmentCall.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise SegmentError(f"{where}.{field}: {first['msg']}") from None
+    if call.type == "alias":
+        if not call.userId or not call.previousId:
+            raise SegmentError(f"{where}: alias needs userId and previousId")
+    elif not call.who:
+        raise SegmentError(f"{where}: {call.type} needs userId or anonymousId")
+    if call.type == "track" and not (call.event and call.event.strip()):
+        raise SegmentError(f"{where}: track needs event (the event name)")
+    if call.type == "group" and not call.groupId:
+        raise SegmentError(f"{where}: group needs groupId")
+    for name, value in (("userId", call.userId), ("anonymousId", call.anonymousId), ("previousId", call.previousId)):
+        if value is not None and (len(value) > 200 or not _ID.match(value)):
+            raise SegmentError(f"{where}.{name}: at most 200 characters, no spaces or slashes")
+    if call.type == "track":
+        normalised = event_type(call.event or "")
+        if normalised.startswith("journeys."):
+            raise SegmentError(f"{where}.event: names starting with 'journeys.' are the engine's own")
+    return call
+
+
+def event_type(name: str) -> str:
+    """A Segment event name as a Journeys event type ("Order Completed" -> "order_completed")."""
+    if _EVENT_TYPE.match(name) and len(name) <= 100:
+        return name
+    normalised = re.sub(r"[^a-z0-9_.\-]+", "_", name.strip().lower()).strip("_.-")
+    return (normalised or "event")[:100]
+
+
+def corrected_timestamp(call: SegmentCall, batch_sent_at: datetime | None, received_at: datetime) -> datetime:
+    """When it happened, on our clock: the sender's clock skew (sentAt vs our receivedAt) removed."""
+    happened = call.timestamp or call.originalTimestamp
+    sent_at = call.sentAt or batch_sent_at
+    if happened is None:
+        return received_at
+    happened = _aware(happened)
+    if sent_at is None:
+        return happened
+    return received_at - (_aware(sent_at) - happened)
+
+
+def event_id(call: SegmentCall) -> str:
+    """The messageId (the SDKs' idempotency key) as the event id; hashed if it would not fit."""
+    if call.messageId and len(call.messageId) <= 200 and _ID.match(call.messageId):
+        return call.messageId
+    if call.messageId:
+        return "seg_" + hashlib.sha256(call.messageId.encode()).hexdigest()[:40]
+    return "seg_" + uuid.uuid4().hex
+
+
+def to_event(call: SegmentCall, customer_id: str, at: datetime) -> Event | None:
+    """The event a call stores (alias stores none)."""
+    if call.type == "alias":
+        return None
+    if call.type == "track":
+        kind, properties = event_type(call.event or ""), dict(call.properties)
+    elif call.type in ("page", "screen"):
+        kind = call.type
+        properties = {**call.properties, **{k: v for k, v in (("name", call.name), ("category", call.category)) if v}}
+    elif call.type == "group":
+        kind, properties = "group", {"group_id": call.groupId, "traits": call.traits}
+    else:
+        kind, properties = "identify", dict(call.traits)
+    return Event(id=event_id(call), type=kind, customer_id=customer_id, properties=properties, timestamp=at)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
