@@ -84,6 +84,9 @@ def build_worker(
         workflow_runner=workflow_runner(),
         max_cached_workflows=settings.worker_max_cached_workflows,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        # Sends are the only activities on this queue that are not local, so Temporal's
+        # task-queue rate limit is a send rate limit, held across every worker.
+        max_task_queue_activities_per_second=settings.send_rate_limit,
         **worker_options,
     )
 

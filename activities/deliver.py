@@ -28,7 +28,7 @@ see a day pass for caps and quiet hours exactly as production does.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import select
 from temporalio import activity
@@ -36,6 +36,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contracts import CANCEL_DEFERRED, DELIVER, CancelDeferredInput, DeliverInput, DeliverResult
 from activities.esp.base import EmailSender, OutgoingEmail, PermanentSendError, TransientSendError
+from activities.esp.failover import send_via
+from activities.esp.rate_limit import EspRateLimiter
 from activities.ledger import Ledger, entry
 from activities.policy import SendPolicy
 from activities.render import RenderedEmail, TemplateError, TemplateRenderer
@@ -61,6 +63,8 @@ class DeliveryActivities:
         self.renderer = TemplateRenderer(settings.templates_dir)
         self.policy = SendPolicy.from_settings(settings)
         self.footer = MarketingFooter(settings, self.renderer)
+        limits = settings.esp_rate_limits
+        self.rates = EspRateLimiter(db, limits).wait_turn if limits else None
 
     @activity.defn(name=DELIVER)
     async def deliver(self, input: DeliverInput) -> DeliverResult:
@@ -116,6 +120,7 @@ class DeliveryActivities:
                 text=email.text,
                 headers=headers,
                 metadata={
+                    "category": info.category,
                     "customer_id": input.customer_id,
                     "template": input.template,
                     "journey": input.journey or "",
@@ -123,19 +128,26 @@ class DeliveryActivities:
                 },
             )
             try:
-                esp_message_id = await self.sender.send(outgoing)
+                # A retry after a send that may have reached an ESP goes to that ESP only.
+                esp, esp_message_id = await send_via(self.sender, outgoing, only=row.esp, before=self.rates)
             except PermanentSendError as exc:
-                reason = f"refused by {self.sender.name}: {exc}"
+                esp = exc.esp or self.sender.name
+                reason = f"refused by {esp}: {exc}"
                 if exc.hard_bounce:
-                    await suppress(self.db, session, customer.email, "hard_bounce", source=self.sender.name)
+                    await suppress(self.db, session, customer.email, "hard_bounce", source=esp)
                     reason += " (address suppressed: hard bounce)"
                 log.warning("message %s to %s: %s", row.id, customer.email, reason)
-                await ledger.finish(row, "failed", reason)
+                await ledger.finish(row, "failed", reason, esp=esp)
                 return DeliverResult(message_id=row.id, status="failed", reason=reason, customer=customer)
             except TransientSendError as exc:
-                await ledger.finish(row, "retrying", str(exc))
+                await ledger.finish(row, "retrying", str(exc), esp=(exc.esp or self.sender.name) if exc.maybe_sent else None)
+                if exc.retry_after is not None:
+                    # The ESP said when to come back (Retry-After): Temporal retries then.
+                    raise ApplicationError(
+                        str(exc), type="TransientSendError", next_retry_delay=timedelta(seconds=exc.retry_after)
+                    ) from exc
                 raise
-            await ledger.finish(row, "sent", esp=self.sender.name, esp_message_id=esp_message_id, sent_at=utcnow())
+            await ledger.finish(row, "sent", esp=esp, esp_message_id=esp_message_id, sent_at=utcnow())
             log.info("sent %s to %s (%s, %s)", input.template, customer.email, row.id, input.idempotency_key)
             return DeliverResult(message_id=row.id, status="sent", esp_message_id=esp_message_id, customer=customer)
 

@@ -11,7 +11,18 @@ from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from api.deps import require_api_key
-from api.routes import customers, dev_mail, events, health, journeys, segment, subscriptions, suppressions, unsubscribe
+from api.routes import (
+    customers,
+    dev_mail,
+    events,
+    health,
+    journeys,
+    segment,
+    subscriptions,
+    suppressions,
+    unsubscribe,
+    webhooks,
+)
 from api.state import AppState
 from core.database import Database
 from core.outbox import Outbox
@@ -70,6 +81,8 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.include_router(suppressions.router, dependencies=authed)
     # Segment SDKs authenticate their own way (write key as basic-auth user, or in the body).
     app.include_router(segment.router)
+    # ESPs sign their webhooks; each provider's own verification stands in for the API key.
+    app.include_router(webhooks.router)
     # Public: opened from an email by the customer, or POSTed by their mailbox provider.
     app.include_router(unsubscribe.router)
     app.include_router(health.router)

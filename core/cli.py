@@ -159,10 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a clear message instead of a traceback for what users can fix
         from pydantic import ValidationError
 
+        from activities.esp.base import MissingSetting
         from workflows.registry import JourneyDefinitionError
 
         if isinstance(exc, ValidationError):
             print(f"journeys: invalid settings:\n{exc}", file=sys.stderr)
+            code = 2
+        elif isinstance(exc, MissingSetting):
+            print(f"journeys: refusing to start, a setting is missing: {exc}", file=sys.stderr)
             code = 2
         elif isinstance(exc, JourneyDefinitionError):
             print(f"journeys: refusing to start, journeys or templates need fixing:\n{exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+KNOWN_ESPS = ("smtp", "sendgrid", "postmark", "mailgun", "ses", "resend")
 DEV_POSTAL_ADDRESS = "Journeys development, 1 Example Street, Springfield (set JOURNEYS_POSTAL_ADDRESS)"
 
 
@@ -37,13 +38,56 @@ class Settings(BaseSettings):
     api_port: int = 8000
     api_key: str | None = Field(default=None, description="Empty: a dev key kept in HOME.")
 
-    esp: Literal["smtp"] = "smtp"
+    # The ESP, or an ordered list for failover ("sendgrid,postmark"): smtp, sendgrid,
+    # postmark, mailgun, ses, resend. Each needs its credentials below.
+    esp: str = "smtp"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    smtp_tls: bool = False  # implicit TLS from the first byte (port 465)
     smtp_timeout_seconds: float = 10.0
+    sendgrid_api_key: str | None = None
+    sendgrid_base_url: str = "https://api.sendgrid.com"
+    postmark_server_token: str | None = None
+    postmark_base_url: str = "https://api.postmarkapp.com"
+    postmark_message_stream: str = "outbound"
+    postmark_broadcast_stream: str = "broadcast"  # Postmark wants marketing on a broadcast stream
+    mailgun_api_key: str | None = None
+    mailgun_domain: str | None = None
+    mailgun_base_url: str = "https://api.mailgun.net"  # EU accounts: https://api.eu.mailgun.net
+    ses_region: str | None = None
+    ses_access_key_id: str | None = None
+    ses_secret_access_key: str | None = None
+    ses_session_token: str | None = None
+    ses_endpoint: str | None = None  # default https://email.{region}.amazonaws.com
+    ses_configuration_set: str | None = None  # needed for SES event publishing (webhooks)
+    resend_api_key: str | None = None
+    resend_base_url: str = "https://api.resend.com"
+    # Failover: failures in a row that open an ESP's circuit, and how long it stays open.
+    esp_failure_threshold: int = Field(default=5, ge=1)
+    esp_cooldown_seconds: float = Field(default=30.0, gt=0)
+    # Sends per second across all workers (Temporal's task-queue rate limit); empty: no limit.
+    send_rate_limit: float | None = Field(default=None, gt=0)
+    # Sends per second toward one ESP, across all workers (activities/esp/rate_limit.py).
+    smtp_rate_limit: float | None = Field(default=None, gt=0)
+    sendgrid_rate_limit: float | None = Field(default=None, gt=0)
+    postmark_rate_limit: float | None = Field(default=None, gt=0)
+    mailgun_rate_limit: float | None = Field(default=None, gt=0)
+    ses_rate_limit: float | None = Field(default=None, gt=0)
+    resend_rate_limit: float | None = Field(default=None, gt=0)
+
+    # ESP webhooks (POST /v1/webhooks/{provider}): each provider's verification secret.
+    sendgrid_webhook_public_key: str | None = None  # the "Verification Key" of the signed event webhook
+    mailgun_webhook_signing_key: str | None = None
+    postmark_webhook_username: str | None = None  # basic auth you put in the webhook URL
+    postmark_webhook_password: str | None = None
+    ses_sns_topic_arns: str = ""  # comma-separated topics whose messages are accepted; empty: any
+    # Where SNS signing certificates and subscription confirmations may be fetched from.
+    sns_certificate_host_pattern: str = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
+    sns_certificate_schemes: str = "https"
+    resend_webhook_secret: str | None = None  # whsec_...
     from_email: str = "Journeys <journeys@example.com>"
 
     templates_dir: Path = PROJECT_ROOT / "templates"
@@ -105,6 +149,26 @@ class Settings(BaseSettings):
         if value.strip():
             QuietHours.parse(value)  # raises ValueError naming the expected format
         return value.strip()
+
+    @field_validator("esp")
+    @classmethod
+    def _known_esps(cls, value: str) -> str:
+        names = [n.strip().lower() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in KNOWN_ESPS]
+        if not names or unknown:
+            raise ValueError(f"JOURNEYS_ESP={value!r}: expected one or more of {', '.join(KNOWN_ESPS)}, comma-separated")
+        if len(set(names)) != len(names):
+            raise ValueError(f"JOURNEYS_ESP={value!r} names an ESP twice")
+        return ",".join(names)
+
+    @property
+    def esp_names(self) -> list[str]:
+        return self.esp.split(",")
+
+    @property
+    def esp_rate_limits(self) -> dict[str, float]:
+        limits = {name: getattr(self, f"{name}_rate_limit") for name in KNOWN_ESPS}
+        return {name: rate for name, rate in limits.items() if rate}
 
     @field_validator("public_url")
     @classmethod

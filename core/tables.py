@@ -79,6 +79,7 @@ class MessageRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("idempotency_key", name="uq_messages_idempotency_key"),
         Index("ix_messages_customer_claimed", "customer_id", "claimed_at"),
+        Index("ix_messages_esp_message_id", "esp_message_id"),  # webhooks find the message by it
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -193,3 +194,23 @@ class CustomerAliasRow(SQLModel, table=True):
     alias_id: str = Field(primary_key=True, max_length=200)
     customer_id: str = Field(max_length=200, index=True)
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class WebhookTokenRow(SQLModel, table=True):
+    """Tokens of signed webhook requests already seen (Mailgun): a replayed request is refused."""
+
+    __tablename__ = "webhook_tokens"
+
+    provider: str = Field(primary_key=True, max_length=20)
+    token: str = Field(primary_key=True, max_length=200)
+    seen_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class EspRateRow(SQLModel, table=True):
+    """The next free send slot toward one ESP (epoch seconds), shared by every worker:
+    a per-ESP rate limit (activities/esp/rate_limit.py)."""
+
+    __tablename__ = "esp_rate_slots"
+
+    esp: str = Field(primary_key=True, max_length=20)
+    next_at: float = 0.0

@@ -126,10 +126,11 @@ class JourneyEnv:
     async def send_message(
         self, customer: str, template: str, *, context: dict[str, Any] | None = None, id: str | None = None,
         if_capped: str = "skip",
+        settle: bool = True,
     ) -> Event:
         """A one-off send, as ``POST /v1/customers/{id}/messages`` makes it."""
         body = OneOffMessageIn(id=id or uuid.uuid4().hex, template=template, context=context or {}, if_capped=if_capped)
-        return await self._dispatch(message_event(customer, body), settle=True)
+        return await self._dispatch(message_event(customer, body), settle=settle)
 
     async def merge(self, anonymous_id: str, *, into: str) -> None:
         """The visitor known as ``anonymous_id`` signed up as customer ``into`` (what a Segment

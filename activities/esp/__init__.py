@@ -1,19 +1,60 @@
-"""Email service provider adapters, one module per provider, behind ``EmailSender``."""
+"""Email service provider adapters, one module per provider, behind ``EmailSender``.
+
+``JOURNEYS_ESP`` names one ESP, or an ordered list for failover (activities/esp/failover.py).
+Each adapter reads its own settings and raises ``MissingSetting`` naming what is missing,
+so the worker refuses to start instead of failing sends later.
+"""
 
 from __future__ import annotations
 
 from core.settings import Settings
 
-from activities.esp.base import EmailSender, OutgoingEmail, PermanentSendError, TransientSendError
+from activities.esp.base import EmailSender, MissingSetting, OutgoingEmail, PermanentSendError, TransientSendError
 
 
-def sender_from_settings(settings: Settings) -> EmailSender:
-    """The adapter JOURNEYS_ESP names, configured from settings."""
-    if settings.esp == "smtp":
+def _one(name: str, settings: Settings) -> EmailSender:
+    if name == "smtp":
         from activities.esp.smtp import SmtpSender
 
         return SmtpSender.from_settings(settings)
-    raise ValueError(f"JOURNEYS_ESP={settings.esp!r} is not a known ESP")
+    if name == "sendgrid":
+        from activities.esp.sendgrid import SendGridSender
+
+        return SendGridSender.from_settings(settings)
+    if name == "postmark":
+        from activities.esp.postmark import PostmarkSender
+
+        return PostmarkSender.from_settings(settings)
+    if name == "mailgun":
+        from activities.esp.mailgun import MailgunSender
+
+        return MailgunSender.from_settings(settings)
+    if name == "ses":
+        from activities.esp.ses import SesSender
+
+        return SesSender.from_settings(settings)
+    if name == "resend":
+        from activities.esp.resend import ResendSender
+
+        return ResendSender.from_settings(settings)
+    raise MissingSetting(f"JOURNEYS_ESP names {name!r}, which is not a known ESP")
 
 
-__all__ = ["EmailSender", "OutgoingEmail", "PermanentSendError", "TransientSendError", "sender_from_settings"]
+def sender_from_settings(settings: Settings) -> EmailSender:
+    """The adapter JOURNEYS_ESP names (a failover chain if it names several)."""
+    senders = [_one(name, settings) for name in settings.esp_names]
+    if len(senders) == 1:
+        return senders[0]
+    from activities.esp.failover import FailoverSender
+
+    return FailoverSender(senders, failure_threshold=settings.esp_failure_threshold, cooldown=settings.esp_cooldown_seconds)
+
+
+__all__ = [
+    "EmailSender",
+    "MissingSetting",
+    "OutgoingEmail",
+    "PermanentSendError",
+    "TransientSendError",
+    "sender_from_settings",
+]

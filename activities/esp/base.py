@@ -28,10 +28,26 @@ class PermanentSendError(Exception):
     def __init__(self, message: str, *, hard_bounce: bool = False) -> None:
         super().__init__(message)
         self.hard_bounce = hard_bounce
+        self.esp: str | None = None  # which ESP refused (set by failover)
 
 
 class TransientSendError(Exception):
-    """Worth retrying later (connection trouble, 4xx SMTP replies, 429, 5xx)."""
+    """Worth retrying later (connection trouble, 4xx SMTP replies, 429, 5xx).
+
+    ``retry_after``: seconds the ESP asked us to wait (a Retry-After header), if it said.
+    ``maybe_sent``: the request may have reached the ESP (e.g. a timeout waiting for the
+    answer), so the retry must not go to another ESP (failover would risk a double send).
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, maybe_sent: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
+        self.esp: str | None = None  # which ESP failed (set by failover)
+
+
+class MissingSetting(Exception):
+    """The chosen ESP lacks a credential; the message names the setting (the worker refuses to start)."""
 
 
 class EmailSender(Protocol):

@@ -7,6 +7,7 @@ connection per email costs a TCP handshake, EHLO (and STARTTLS/AUTH) each time.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from email.header import Header
 from email.message import Message
@@ -16,7 +17,7 @@ from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 
-from activities.esp.base import OutgoingEmail, PermanentSendError, TransientSendError
+from activities.esp.base import MissingSetting, OutgoingEmail, PermanentSendError, TransientSendError
 from core.settings import Settings
 
 # Servers drop idle clients (often after 60-300 s); don't reuse one idle this long.
@@ -35,21 +36,28 @@ class SmtpSender:
         username: str | None = None,
         password: str | None = None,
         start_tls: bool = False,
+        use_tls: bool = False,
+        tls_context: ssl.SSLContext | None = None,
         timeout: float = 10.0,
     ) -> None:
+        if start_tls and use_tls:
+            raise ValueError("choose STARTTLS (JOURNEYS_SMTP_STARTTLS) or implicit TLS (JOURNEYS_SMTP_TLS), not both")
         self.host, self.port = host, port
         self.username, self.password = username, password
-        self.start_tls, self.timeout = start_tls, timeout
+        self.start_tls, self.use_tls, self.tls_context, self.timeout = start_tls, use_tls, tls_context, timeout
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SmtpSender":
+        if settings.smtp_username and not settings.smtp_password:
+            raise MissingSetting("JOURNEYS_SMTP_PASSWORD must be set when JOURNEYS_SMTP_USERNAME is")
         return cls(
             settings.smtp_host,
             settings.smtp_port,
             username=settings.smtp_username,
             password=settings.smtp_password,
             start_tls=settings.smtp_starttls,
+            use_tls=settings.smtp_tls,
             timeout=settings.smtp_timeout_seconds,
         )
 
@@ -103,7 +111,10 @@ class SmtpSender:
             port=self.port,
             username=self.username,
             password=self.password,
+            # Certificates are verified (against tls_context's CAs when given).
             start_tls=self.start_tls if self.start_tls else False,
+            use_tls=self.use_tls,
+            tls_context=self.tls_context,
             timeout=self.timeout,
         )
         try:

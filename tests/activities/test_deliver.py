@@ -198,3 +198,141 @@ async def test_two_sends_at_the_same_moment_cannot_both_take_the_last_slot(db: D
         outcomes.append(sorted(r.status for r in both))
     assert outcomes == [["capped", "sent"]] * rounds
     assert len(read_mailbox(catcher.directory)) == rounds
+
+
+# ----- through HTTP ESPs: which ESP sent it, Retry-After, no second ESP after a maybe-send -----
+
+
+def http_delivery(db: Database, sender: object) -> DeliveryActivities:
+    return DeliveryActivities(
+        db, sender, Settings(templates_dir=PROJECT_ROOT / "templates", unsubscribe_secret="test-secret")  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def providers() -> Iterator[tuple[object, object]]:
+    from tests.activities.esp.conftest import FakeProvider
+
+    primary, backup = FakeProvider(), FakeProvider()
+    primary.start(), backup.start()
+    yield primary, backup
+    primary.close(), backup.close()
+
+
+def resend_chain(primary: object, backup: object, timeout: float = 5.0) -> object:
+    from activities.esp.failover import FailoverSender
+    from activities.esp.resend import ResendSender
+
+    first = ResendSender("re_1", base_url=primary.url, timeout=timeout)  # type: ignore[attr-defined]
+    second = ResendSender("re_2", base_url=backup.url, timeout=timeout)  # type: ignore[attr-defined]
+    second.name = "resend-backup"
+    return FailoverSender([first, second], failure_threshold=5)
+
+
+async def test_the_ledger_records_the_esp_that_sent_after_a_failover(db: Database, providers) -> None:  # type: ignore[no-untyped-def]
+    primary, backup = providers
+    primary.answer(503, {"statusCode": 503, "name": "internal_server_error", "message": "down"})
+    backup.answer(200, {"id": "re-123"})
+    await add_customer(db, email="ann@example.com")
+    result = await ActivityEnvironment().run(http_delivery(db, resend_chain(primary, backup)).deliver, step())
+    assert result.status == "sent" and result.esp_message_id == "re-123"
+    [row] = await messages(db)
+    assert (row.esp, row.esp_message_id) == ("resend-backup", "re-123")
+    assert backup.requests[0].headers["idempotency-key"] == row.id
+
+
+async def test_retry_after_from_the_esp_sets_temporals_next_retry(db: Database, providers) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    primary, _ = providers
+    primary.answer(429, {"statusCode": 429, "name": "rate_limit_exceeded", "message": "Too many requests"}, {"Retry-After": "7"})
+    from activities.esp.resend import ResendSender
+
+    await add_customer(db, email="ann@example.com")
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(http_delivery(db, ResendSender("re_1", base_url=primary.url)).deliver, step())
+    assert raised.value.next_retry_delay == timedelta(seconds=7) and not raised.value.non_retryable
+    [row] = await messages(db)
+    assert row.status == "retrying" and "Too many requests" in (row.reason or "")
+
+
+async def test_a_send_that_may_have_gone_out_is_retried_only_through_the_same_esp(db: Database, providers) -> None:  # type: ignore[no-untyped-def]
+    primary, backup = providers
+    primary.hang()
+    backup.answer(200, {"id": "re-backup"})
+    await add_customer(db, email="ann@example.com")
+    activities = http_delivery(db, resend_chain(primary, backup, timeout=0.5))
+    with pytest.raises(TransientSendError):
+        await ActivityEnvironment().run(activities.deliver, step())
+    [row] = await messages(db)
+    assert (row.status, row.esp) == ("retrying", "resend")
+    with pytest.raises(TransientSendError):  # the retry: still the primary, never the backup
+        await ActivityEnvironment().run(activities.deliver, step())
+    assert backup.requests == [] and len(primary.requests) == 2
+
+
+# ----- SMTP with STARTTLS and AUTH ---------------------------------------------------------------
+
+
+async def test_smtp_sends_over_starttls_with_auth(db: Database, tmp_path: Path) -> None:
+    import ipaddress
+    import ssl
+    from datetime import datetime, timedelta, timezone
+
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+    client_tls = ssl.create_default_context(cafile=str(cert_file))  # verifies the server, as in production
+
+    logins: list[str] = []
+
+    def authenticate(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        def text(value: str | bytes) -> str:
+            return value.decode() if isinstance(value, bytes) else value
+
+        ok = isinstance(auth_data, LoginPassword) and (text(auth_data.login), text(auth_data.password)) == ("shop", "s3cret")
+        if ok:
+            logins.append(text(auth_data.login))
+        return AuthResult(success=ok)
+
+    received: list[bytes] = []
+
+    class Keep:
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            assert session.ssl is not None, "mail accepted over an unencrypted connection"
+            received.append(envelope.content)
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(
+        Keep(), hostname="127.0.0.1", port=port, tls_context=server_tls, require_starttls=True,
+        authenticator=authenticate, auth_required=True,
+    )
+    controller.start()
+    try:
+        await add_customer(db, email="ann@example.com")
+        sender = SmtpSender("127.0.0.1", port, username="shop", password="s3cret", start_tls=True, tls_context=client_tls, timeout=5)
+        activities = DeliveryActivities(db, sender, Settings(templates_dir=PROJECT_ROOT / "templates", unsubscribe_secret="x"))
+        result = await ActivityEnvironment().run(activities.deliver, step())
+        assert result.status == "sent" and logins == ["shop"] and len(received) == 1
+        # (A refused login is not exercised here: aiosmtplib and aiosmtpd stall on it.)
+    finally:
+        controller.stop()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from temporalio.client import Client
@@ -25,11 +27,19 @@ API_KEY = "test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
+@pytest.fixture
+def api_settings() -> dict[str, Any]:
+    """Extra settings for the app under test; a test module overrides this fixture."""
+    return {}
+
+
 @pytest_asyncio.fixture
-async def api_app(tmp_path: Path) -> AsyncIterator[FastAPI]:
+async def api_app(tmp_path: Path, api_settings: dict[str, Any]) -> AsyncIterator[FastAPI]:
     database_url = f"sqlite:///{tmp_path / 'journeys.db'}"
     upgrade(database_url)
-    settings = Settings(home=tmp_path, database_url=database_url, api_key=API_KEY, temporal_task_queue="api-tests")
+    settings = Settings(
+        home=tmp_path, database_url=database_url, api_key=API_KEY, temporal_task_queue="api-tests", **api_settings
+    )
     temporal_away = await Client.connect(f"127.0.0.1:{free_port()}", data_converter=DATA_CONVERTER, lazy=True)
     app = create_app(settings, temporal_client=temporal_away)
     async with app.router.lifespan_context(app):

@@ -39,3 +39,14 @@ def test_malformed_quiet_hours_are_an_invalid_setting(tmp_path: Path) -> None:
     result = run_worker(tmp_path, JOURNEYS_QUIET_HOURS="9pm to 8am")
     assert result.returncode == 2
     assert "invalid settings" in result.stderr and "expected HH:MM-HH:MM" in result.stderr
+
+
+def test_a_missing_esp_credential_stops_the_worker_naming_the_setting(tmp_path: Path) -> None:
+    result = run_worker(tmp_path, JOURNEYS_ESP="postmark,sendgrid", JOURNEYS_POSTMARK_SERVER_TOKEN="pm-token")
+    assert result.returncode == 2
+    assert "a setting is missing" in result.stderr and "JOURNEYS_SENDGRID_API_KEY" in result.stderr
+
+
+def test_an_unknown_esp_is_an_invalid_setting(tmp_path: Path) -> None:
+    result = run_worker(tmp_path, JOURNEYS_ESP="sendgird")
+    assert result.returncode == 2 and "expected one or more of smtp, sendgrid" in result.stderr

@@ -1,0 +1,65 @@
+"""Per-ESP send rates, held across every worker through the database.
+
+``JOURNEYS_<ESP>_RATE_LIMIT`` (messages per second, e.g. ``JOURNEYS_SENDGRID_RATE_LIMIT=50``)
+spaces sends toward that ESP: each send takes the next free slot with one atomic UPDATE of
+the ESP's row (``esp_rate_slots``), then waits for it. Workers share the row, so the rate
+holds however many run. With failover, each ESP keeps its own rate. (The task-queue limit,
+``JOURNEYS_SEND_RATE_LIMIT``, caps all sends together; this one is per ESP.)
+
+A slot further away than ``max_wait`` is not waited for in the activity: the send is
+retried when the slot comes (TransientSendError with retry_after).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+
+from sqlalchemy import text
+
+from activities.esp.base import TransientSendError
+from core.database import Database
+from core.tables import EspRateRow
+
+_TAKE_SLOT = text(
+    "UPDATE esp_rate_slots SET next_at = (CASE WHEN next_at > :now THEN next_at ELSE :now END) + :gap "
+    "WHERE esp = :esp RETURNING next_at"
+)
+
+
+class EspRateLimiter:
+    def __init__(
+        self,
+        db: Database,
+        limits: Mapping[str, float],
+        *,
+        max_wait: float = 20.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.gaps = {esp: 1.0 / rate for esp, rate in limits.items() if rate}
+        self.max_wait = max_wait
+        self.clock = clock
+        self._rows_ready: set[str] = set()
+
+    async def wait_turn(self, esp: str) -> None:
+        """Return when this send toward ``esp`` may go (at once if it has no limit)."""
+        gap = self.gaps.get(esp)
+        if gap is None:
+            return
+        async with self.db.session() as session:
+            if esp not in self._rows_ready:
+                await session.exec(  # type: ignore[call-overload]
+                    self.db.insert(EspRateRow).values(esp=esp, next_at=0.0).on_conflict_do_nothing(index_elements=["esp"])
+                )
+                self._rows_ready.add(esp)
+            now = self.clock()
+            taken = await session.exec(_TAKE_SLOT, params={"now": now, "gap": gap, "esp": esp})  # type: ignore[call-overload]
+            slot = float(taken.scalar_one()) - gap
+            await session.commit()
+        wait = slot - now
+        if wait > self.max_wait:
+            raise TransientSendError(f"{esp} rate limit: next free slot in {wait:.0f}s", retry_after=wait)
+        if wait > 0:
+            await asyncio.sleep(wait)

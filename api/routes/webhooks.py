@@ -1,0 +1,126 @@
+"""``POST /v1/webhooks/{provider}``: what ESPs learn about our mail, verified their own way.
+
+SendGrid (ECDSA signed event webhook), Mailgun (HMAC, fresh timestamp, unused token),
+Postmark (basic auth in the webhook URL), Amazon SES through SNS (message signature, the
+certificate's host allow-listed, subscriptions confirmed), Resend (Svix signature). A
+request that fails verification gets a 401 and changes nothing. What passes is recorded
+by core/email_feedback.py: events for journeys, suppression for bounces and complaints.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Path, Request, status
+from fastapi.responses import JSONResponse
+
+from api.deps import StateDep
+from core.email_feedback import record_email_events
+from core.settings import Settings
+from core.tables import WebhookTokenRow, utcnow
+from core.webhooks import mailgun, postmark, resend, sendgrid, ses
+from core.webhooks.common import EmailEvent, WebhookRejected
+
+router = APIRouter(tags=["webhooks"])
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+Provider = Annotated[str, Path(description="sendgrid, mailgun, postmark, ses or resend")]
+
+
+class NotConfigured(Exception):
+    pass
+
+
+def _need(value: str | None, setting: str, provider: str) -> str:
+    if not value:
+        raise NotConfigured(f"webhooks from {provider} are not configured: set {setting}")
+    return value
+
+
+async def _fetch(url: str) -> bytes:
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        answer = await http.get(url)
+        answer.raise_for_status()
+        return answer.content
+
+
+async def _events(provider: str, body: bytes, headers: dict[str, str], state: StateDep) -> list[EmailEvent] | JSONResponse:
+    s: Settings = state.settings
+    now = utcnow()
+    if provider == "sendgrid":
+        key = _need(s.sendgrid_webhook_public_key, "JOURNEYS_SENDGRID_WEBHOOK_PUBLIC_KEY", provider)
+        return sendgrid.events_from_request(body, headers, public_key=key, now=now)
+    if provider == "mailgun":
+        key = _need(s.mailgun_webhook_signing_key, "JOURNEYS_MAILGUN_WEBHOOK_SIGNING_KEY", provider)
+        tokens: list[str] = []
+
+        def note(token: str) -> bool:  # replay is checked against the database below
+            tokens.append(token)
+            return False
+
+        events = mailgun.events_from_request(body, headers, signing_key=key, now=now, seen_token=note)
+        for token in tokens:  # only now, after the signature and timestamp passed
+            if not await _first_use(state, provider, token):
+                raise WebhookRejected("this request was seen before (token replayed)")
+        return events
+    if provider == "postmark":
+        user = _need(s.postmark_webhook_username, "JOURNEYS_POSTMARK_WEBHOOK_USERNAME", provider)
+        password = _need(s.postmark_webhook_password, "JOURNEYS_POSTMARK_WEBHOOK_PASSWORD", provider)
+        return postmark.events_from_request(body, headers, username=user, password=password)
+    if provider == "ses":
+        result = await ses.events_from_request(
+            body,
+            headers,
+            fetch_certificate=_fetch,
+            topic_arns=[t.strip() for t in s.ses_sns_topic_arns.split(",") if t.strip()],
+            host_pattern=re.compile(s.sns_certificate_host_pattern),
+            schemes=frozenset(x.strip() for x in s.sns_certificate_schemes.split(",") if x.strip()),
+        )
+        if result.subscribe_url:  # verified, and its host allow-listed: confirm the subscription
+            await _fetch(result.subscribe_url)
+            return JSONResponse({"confirmed": result.topic_arn})
+        return result.events
+    if provider == "resend":
+        secret = _need(s.resend_webhook_secret, "JOURNEYS_RESEND_WEBHOOK_SECRET", provider)
+        return resend.events_from_request(body, headers, secret=secret, now=now)
+    raise NotConfigured(f"unknown provider {provider!r}: sendgrid, mailgun, postmark, ses or resend")
+
+
+async def _first_use(state: StateDep, provider: str, token: str) -> bool:
+    async with state.db.session() as session:
+        inserted = await session.exec(  # type: ignore[call-overload]
+            state.db.insert(WebhookTokenRow)
+            .values(provider=provider, token=token[:200], seen_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["provider", "token"])
+            .returning(WebhookTokenRow.token)
+        )
+        first = inserted.first() is not None
+        # Tokens older than the freshness window can never verify again: forget them.
+        await session.exec(  # type: ignore[call-overload]
+            WebhookTokenRow.__table__.delete().where(WebhookTokenRow.__table__.c.seen_at < utcnow() - timedelta(hours=1))  # type: ignore[attr-defined]
+        )
+        await session.commit()
+    return first
+
+
+@router.post("/v1/webhooks/{provider}", summary="Delivery, bounce, complaint, open and click events from an ESP")
+async def receive_webhook(provider: Provider, request: Request, state: StateDep) -> JSONResponse:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return JSONResponse({"detail": "body too large"}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
+    try:
+        events = await _events(provider, body, dict(request.headers), state)
+    except NotConfigured as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+    except WebhookRejected as exc:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+    except httpx.HTTPError as exc:  # SNS certificate or confirmation unreachable: SNS retries
+        return JSONResponse({"detail": f"could not reach SNS: {exc}"}, status_code=status.HTTP_502_BAD_GATEWAY)
+    if isinstance(events, JSONResponse):
+        return events
+    result = await record_email_events(state.db, events, state.outbox.registry.cares_about)
+    state.outbox.submit(result.to_dispatch)
+    return JSONResponse({"received": len(events), "stored": len(result.accepted), "duplicates": len(result.duplicate_ids)})

@@ -1,0 +1,57 @@
+"""Per-ESP rate limits held across workers through the database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from activities.esp.base import OutgoingEmail, TransientSendError
+from activities.esp.failover import send_via
+from activities.esp.rate_limit import EspRateLimiter
+from activities.esp.resend import ResendSender
+from core.database import Database
+from tests.activities.esp.conftest import FakeProvider, Reply
+
+
+def email(n: int) -> OutgoingEmail:
+    return OutgoingEmail(message_id=f"m{n}", to="ann@example.com", from_="shop@example.com", subject="Hi", html="<p>Hi</p>", text="Hi")
+
+
+async def test_two_workers_together_keep_to_the_esps_rate(db: Database, fake: FakeProvider) -> None:
+    arrived: list[float] = []
+
+    def answer(request: object) -> Reply:
+        arrived.append(time.monotonic())
+        return Reply(200, {"id": f"re-{len(arrived)}"})
+
+    fake.handler = answer
+    rate, count = 5.0, 12
+    workers = [EspRateLimiter(db, {"resend": rate}), EspRateLimiter(db, {"resend": rate})]  # two processes' limiters
+    sender = ResendSender("re_key", base_url=fake.url)
+    try:
+        started = time.monotonic()
+        await asyncio.gather(*[send_via(sender, email(n), before=workers[n % 2].wait_turn) for n in range(count)])
+    finally:
+        await sender.aclose()
+    assert len(arrived) == count
+    assert arrived[-1] - started >= (count - 1) / rate - 0.1  # one slot every 1/rate seconds
+    busiest = max(sum(1 for t in arrived if start <= t < start + 1.0) for start in arrived)
+    assert busiest <= rate + 1
+
+
+async def test_an_esp_without_a_limit_is_not_held(db: Database) -> None:
+    limiter = EspRateLimiter(db, {"sendgrid": 1.0})
+    started = time.monotonic()
+    for _ in range(5):
+        await limiter.wait_turn("resend")
+    assert time.monotonic() - started < 0.5
+
+
+async def test_a_slot_too_far_away_is_a_retry_later(db: Database) -> None:
+    limiter = EspRateLimiter(db, {"resend": 1.0}, max_wait=0.5, clock=lambda: 1_000_000.0)  # time stands still
+    await limiter.wait_turn("resend")  # the slot now
+    with pytest.raises(TransientSendError) as raised:
+        await limiter.wait_turn("resend")  # the next, a second away: beyond max_wait
+    assert raised.value.retry_after == pytest.approx(1.0)

@@ -1,0 +1,61 @@
+"""Every HTTP adapter, when the ESP cannot be reached or does not answer in time.
+
+A refused connection never reached the ESP: transient, not sent. A request taken and never
+answered may have been sent: transient, maybe sent (so it is retried on the same ESP only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from activities.esp.base import EmailSender, OutgoingEmail, TransientSendError
+from activities.esp.mailgun import MailgunSender
+from activities.esp.postmark import PostmarkSender
+from activities.esp.resend import ResendSender
+from activities.esp.sendgrid import SendGridSender
+from activities.esp.ses import SesSender
+from tests.activities.esp.conftest import FakeProvider
+
+MakeSender = Callable[[str], EmailSender]
+
+# One factory per provider: the sender pointed at a base URL, with a short timeout.
+SENDERS: dict[str, MakeSender] = {
+    "sendgrid": lambda url: SendGridSender("SG.test-key.abc", base_url=url, timeout=0.5),
+    "postmark": lambda url: PostmarkSender("server-token-0000", base_url=url, timeout=0.5),
+    "mailgun": lambda url: MailgunSender("key-test", "mg.example.com", base_url=url, timeout=0.5),
+    "resend": lambda url: ResendSender("re_test", base_url=url, timeout=0.5),
+    "ses": lambda url: SesSender("eu-west-1", "AKIAIOSFODNN7EXAMPLE", "secret", endpoint=url, timeout=0.5),
+}
+
+each_sender = pytest.mark.parametrize("make_sender", list(SENDERS.values()), ids=list(SENDERS))
+
+
+async def transient_error(make_sender: MakeSender, url: str, email: OutgoingEmail) -> TransientSendError:
+    """The TransientSendError a sender at ``url`` raises for ``email``."""
+    sender = make_sender(url)
+    try:
+        with pytest.raises(TransientSendError) as raised:
+            await sender.send(email)
+    finally:
+        await sender.aclose()
+    return raised.value
+
+
+@each_sender
+async def test_connection_refused_is_transient_and_not_sent(
+    make_sender: MakeSender, dead_url: str, email: OutgoingEmail
+) -> None:
+    error = await transient_error(make_sender, dead_url, email)
+    assert error.maybe_sent is False
+
+
+@each_sender
+async def test_no_answer_in_time_is_transient_and_maybe_sent(
+    make_sender: MakeSender, fake: FakeProvider, email: OutgoingEmail
+) -> None:
+    fake.hang()
+    error = await transient_error(make_sender, fake.url, email)
+    assert error.maybe_sent is True
+    assert len(fake.requests) == 1
