@@ -147,7 +147,7 @@ class DeliveryActivities:
                         str(exc), type="TransientSendError", next_retry_delay=timedelta(seconds=exc.retry_after)
                     ) from exc
                 raise
-            await ledger.finish(row, "sent", esp=esp, esp_message_id=esp_message_id, sent_at=utcnow())
+            await ledger.finish(row, "sent", esp=esp, esp_message_id=esp_message_id or None, sent_at=utcnow())
             log.info("sent %s to %s (%s, %s)", input.template, customer.email, row.id, input.idempotency_key)
             return DeliverResult(message_id=row.id, status="sent", esp_message_id=esp_message_id, customer=customer)
 

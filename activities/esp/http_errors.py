@@ -17,6 +17,8 @@ Adapters refine this per provider (an ESP's own error codes) and fall back to ``
 
 from __future__ import annotations
 
+import logging
+
 import math
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -30,6 +32,8 @@ from activities.esp.base import MissingSetting, PermanentSendError, TransientSen
 MAX_REASON_CHARS = 500
 # Failures before any byte of the request went out.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError, httpx.UnsupportedProtocol)
+
+log = logging.getLogger("journeys.esp")
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -99,3 +103,12 @@ def setting(settings: object, name: str, esp: str, *, required: bool = False) ->
             raise MissingSetting(f"JOURNEYS_{name.upper()} must be set when JOURNEYS_ESP includes {esp}")
         return None
     return value
+
+
+def accepted_id(provider: str, value: object) -> str:
+    """The provider's id for an accepted email; "" (logged) if it gave none. The email is
+    out either way: it must be recorded as sent, never retried, whatever the id."""
+    if value:
+        return str(value)
+    log.warning("%s accepted an email without giving its message id", provider)
+    return ""

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-from activities.esp.base import OutgoingEmail, PermanentSendError
-from activities.esp.http_errors import body_text, classify_status, json_object, setting, transport_error
+from activities.esp.base import OutgoingEmail
+from activities.esp.http_errors import accepted_id, body_text, classify_status, json_object, setting, transport_error
 
 DEFAULT_BASE_URL = "https://api.mailgun.net"
 
@@ -50,10 +50,7 @@ class MailgunSender:
             raise transport_error(exc, self.name) from exc
         answer = json_object(response)
         if response.status_code == 200:
-            message_id = answer.get("id")
-            if not message_id:
-                raise PermanentSendError("mailgun accepted the email (200) but sent no id")
-            return str(message_id)
+            return accepted_id(self.name, answer.get("id"))
         raise classify_status(self.name, response, str(answer.get("message") or body_text(response)))
 
     async def aclose(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from activities.esp.base import OutgoingEmail, PermanentSendError
-from activities.esp.http_errors import body_text, classify_status, json_object, setting, transport_error
+from activities.esp.http_errors import accepted_id, body_text, classify_status, json_object, setting, transport_error
 
 DEFAULT_BASE_URL = "https://api.postmarkapp.com"
 INACTIVE_RECIPIENT = 406
@@ -60,10 +60,7 @@ class PostmarkSender:
             raise transport_error(exc, self.name) from exc
         answer = json_object(response)
         if response.status_code == 200 and not answer.get("ErrorCode"):
-            message_id = answer.get("MessageID")
-            if not message_id:
-                raise PermanentSendError("postmark accepted the email (200) but sent no MessageID")
-            return str(message_id)
+            return accepted_id(self.name, answer.get("MessageID"))
         raise _classify(response, answer)
 
     def payload(self, email: OutgoingEmail) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from activities.esp.base import OutgoingEmail, PermanentSendError, TransientSendError
-from activities.esp.http_errors import body_text, classify_status, json_object, retry_after, setting, transport_error
+from activities.esp.base import OutgoingEmail, TransientSendError
+from activities.esp.http_errors import accepted_id, body_text, classify_status, json_object, retry_after, setting, transport_error
 
 DEFAULT_BASE_URL = "https://api.resend.com"
 _NOT_TAG_CHARACTER = re.compile(r"[^A-Za-z0-9_-]")
@@ -54,10 +54,7 @@ class ResendSender:
             raise transport_error(exc, self.name) from exc
         answer = json_object(response)
         if response.status_code == 200:
-            message_id = answer.get("id")
-            if not message_id:
-                raise PermanentSendError("resend accepted the email (200) but sent no id")
-            return str(message_id)
+            return accepted_id(self.name, answer.get("id"))
         reason = f"{answer.get('name')}: {answer.get('message')}" if answer.get("message") else body_text(response)
         if response.status_code == 409:
             raise TransientSendError(f"resend HTTP 409: {reason}", retry_after=retry_after(response), maybe_sent=True)

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from activities.esp.base import OutgoingEmail, PermanentSendError
-from activities.esp.http_errors import body_text, classify_status, json_object, setting, transport_error
+from activities.esp.base import OutgoingEmail
+from activities.esp.http_errors import accepted_id, body_text, classify_status, json_object, setting, transport_error
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
 
@@ -47,11 +47,7 @@ class SendGridSender:
         except httpx.TransportError as exc:
             raise transport_error(exc, self.name) from exc
         if response.status_code == 202:
-            message_id = response.headers.get("X-Message-Id")
-            if not message_id:
-                # Accepted, so retrying would send it twice.
-                raise PermanentSendError("sendgrid accepted the email (202) but sent no X-Message-Id")
-            return message_id
+            return accepted_id(self.name, response.headers.get("X-Message-Id"))
         raise classify_status(self.name, response, _reason(response))
 
     async def aclose(self) -> None:

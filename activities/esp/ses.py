@@ -25,7 +25,7 @@ import httpx
 
 from activities.esp import sigv4
 from activities.esp.base import OutgoingEmail, PermanentSendError, TransientSendError
-from activities.esp.http_errors import body_text, classify_status, json_object, retry_after, setting, transport_error
+from activities.esp.http_errors import accepted_id, body_text, classify_status, json_object, retry_after, setting, transport_error
 
 PATH = "/v2/email/outbound-emails"
 PERMANENT = {
@@ -101,10 +101,7 @@ class SesSender:
         except httpx.TransportError as exc:
             raise transport_error(exc, self.name) from exc
         if response.status_code == 200:
-            message_id = json_object(response).get("MessageId")
-            if not message_id:
-                raise PermanentSendError("ses accepted the email (200) but sent no MessageId")
-            return str(message_id)
+            return accepted_id(self.name, json_object(response).get("MessageId"))
         raise _classify(response)
 
     def payload(self, email: OutgoingEmail) -> dict[str, Any]:

@@ -59,3 +59,14 @@ async def test_no_answer_in_time_is_transient_and_maybe_sent(
     error = await transient_error(make_sender, fake.url, email)
     assert error.maybe_sent is True
     assert len(fake.requests) == 1
+
+
+async def test_an_email_accepted_without_an_id_counts_as_sent(fake: FakeProvider) -> None:
+    """Accepted is out: an answer that forgot the id must not fail the send (a retry would send it twice)."""
+    fake.answer(202)  # no X-Message-Id header
+    sender = SendGridSender("SG.key", base_url=fake.url)
+    try:
+        message = OutgoingEmail(message_id="m1", to="ann@example.com", from_="shop@example.com", subject="Hi", html="<p>Hi</p>", text="Hi")
+        assert await sender.send(message) == ""
+    finally:
+        await sender.aclose()
