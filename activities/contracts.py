@@ -44,8 +44,9 @@ class DeliverResult(BaseModel):
     status: SendStatus
     reason: str | None = None
     esp_message_id: str | None = None
-    # deferred: when to try again (the journey sleeps on a durable timer until then)
+    # deferred: when to try again (the journey sleeps on a durable timer until then), and why
     until: datetime | None = None
+    deferred_for: Literal["quiet hours", "frequency cap"] | None = None
     # The profile as delivery saw it: journeys get a fresh customer for free after a send.
     customer: Customer | None = None
 

@@ -27,6 +27,7 @@ see a day pass for caps and quiet hours exactly as production does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -36,10 +37,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contracts import CANCEL_DEFERRED, DELIVER, CancelDeferredInput, DeliverInput, DeliverResult
 from activities.esp.base import EmailSender, OutgoingEmail, PermanentSendError, TransientSendError
-from activities.esp.failover import send_via
+from activities.esp.failover import as_chain
 from activities.esp.rate_limit import EspRateLimiter
 from activities.ledger import Ledger, entry
-from activities.policy import SendPolicy
+from activities.policy import Decision, SendPolicy
 from activities.render import RenderedEmail, TemplateError, TemplateRenderer
 from activities.unsubscribe_footer import MarketingFooter
 from core.customer_store import get_customer
@@ -57,7 +58,7 @@ log = logging.getLogger("journeys.deliver")
 class DeliveryActivities:
     def __init__(self, db: Database, sender: EmailSender, settings: Settings) -> None:
         self.db = db
-        self.sender = sender
+        self.sender = as_chain(sender)
         self.from_email = settings.from_email
         self.catalog = TemplateCatalog(settings.templates_dir)
         self.renderer = TemplateRenderer(settings.templates_dir)
@@ -90,7 +91,7 @@ class DeliveryActivities:
 
             decision = await self.policy.check(session, customer, info, now)
             if decision is not None:
-                return await self._decided(ledger, customer, info, decision.status, decision.reason, decision.until)
+                return await self._decided(ledger, customer, info, decision)
             try:
                 email, headers = self._compose(input, customer, info)
             except TemplateError as exc:
@@ -103,10 +104,10 @@ class DeliveryActivities:
                 await session.commit()
                 await self.policy.lock_customer(self.db, session, customer.id)
                 existing = await ledger.row()
-                if existing is None or existing.status in ("new", "deferred"):  # not yet counted
+                if existing is None or existing.status == "deferred":  # not yet counted
                     capped = await self.policy.check_cap(session, customer.id, now, input.if_capped)
                     if capped is not None:
-                        return await self._decided(ledger, customer, info, capped.status, capped.reason, capped.until)
+                        return await self._decided(ledger, customer, info, capped)
             row = await ledger.claim(customer.email, email.subject, info)
             if row is None:  # decided before (a retry or replay), or an attempt died mid-send
                 return await ledger.decide(customer, "unknown", "an earlier attempt stopped mid-send; not sent again")
@@ -127,11 +128,22 @@ class DeliveryActivities:
                     "step": input.step or "",
                 },
             )
+            reached: list[str] = []  # the ESPs this attempt got as far as calling
+
+            async def before(esp: str) -> None:
+                if self.rates is not None:
+                    await self.rates(esp)
+                reached.append(esp)
+
             try:
                 # A retry after a send that may have reached an ESP goes to that ESP only.
-                esp, esp_message_id = await send_via(self.sender, outgoing, only=row.esp, before=self.rates)
+                esp, esp_message_id = await self.sender.send_via(outgoing, only=row.esp, before=before)
+            except asyncio.CancelledError:
+                if not reached:  # stopped while waiting for a send slot: nothing left here
+                    await asyncio.shield(ledger.finish(row, "retrying", "stopped before sending (worker shutdown)"))
+                raise
             except PermanentSendError as exc:
-                esp = exc.esp or self.sender.name
+                esp = exc.esp or "unknown ESP"
                 reason = f"refused by {esp}: {exc}"
                 if exc.hard_bounce:
                     await suppress(self.db, session, customer.email, "hard_bounce", source=esp)
@@ -140,7 +152,9 @@ class DeliveryActivities:
                 await ledger.finish(row, "failed", reason, esp=esp)
                 return DeliverResult(message_id=row.id, status="failed", reason=reason, customer=customer)
             except TransientSendError as exc:
-                await ledger.finish(row, "retrying", str(exc), esp=(exc.esp or self.sender.name) if exc.maybe_sent else None)
+                # Once an attempt may have reached an ESP, every later one is pinned to it.
+                pinned = row.esp or (exc.esp if exc.maybe_sent else None)
+                await ledger.finish(row, "retrying", str(exc), esp=pinned)
                 if exc.retry_after is not None:
                     # The ESP said when to come back (Retry-After): Temporal retries then.
                     raise ApplicationError(
@@ -163,12 +177,11 @@ class DeliveryActivities:
             session.add(row)
             await session.commit()
 
-    async def _decided(
-        self, ledger: Ledger, customer: Customer, info: TemplateInfo, status: str, reason: str, until: datetime | None
-    ) -> DeliverResult:
-        result = await ledger.decide(customer, status, reason, info=info, until=until)
-        if result.status != "sent":
-            log.info("%s for %s: %s (%s)", result.status, customer.id, result.reason, ledger.input.idempotency_key)
+    async def _decided(self, ledger: Ledger, customer: Customer, info: TemplateInfo, decision: Decision) -> DeliverResult:
+        result = await ledger.decide(customer, decision.status, decision.reason, info=info, until=decision.until)
+        if result.status == "deferred":
+            result.deferred_for = decision.deferred_for
+        log.info("%s for %s: %s (%s)", result.status, customer.id, result.reason, ledger.input.idempotency_key)
         return result
 
     def _compose(self, input: DeliverInput, customer: Customer, info: TemplateInfo) -> tuple[RenderedEmail, dict[str, str]]:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -120,14 +121,18 @@ class Ledger:
 
     async def finish(self, row: MessageRow, status: str, reason: str | None = None, **values: Any) -> None:
         """After the ESP answered: one UPDATE (the row is ours while it is ``sending``)."""
-        row.history = [*row.history, entry(max(self.now, utcnow()), status, reason)]
+        history = [*row.history, entry(max(self.now, utcnow()), status, reason)]
         statement = (
             update(MessageRow)
             .where(col(MessageRow.id) == row.id)
-            .values(status=status, reason=reason, history=row.history, updated_at=utcnow(), **values)
+            .values(status=status, reason=reason, history=history, updated_at=utcnow(), **values)
         )
         await self.session.exec(statement)  # type: ignore[call-overload]
         await self.session.commit()
+        # Kept in step without marking the row dirty (which would cost a second UPDATE).
+        set_committed_value(row, "history", history)
+        for name, value in {"status": status, "reason": reason, **values}.items():
+            set_committed_value(row, name, value)
 
 
 def result_of(row: MessageRow, customer: Customer | None) -> DeliverResult:

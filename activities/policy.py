@@ -42,6 +42,7 @@ class Decision:
     status: Literal["suppressed", "unsubscribed", "deferred", "capped"]
     reason: str
     until: datetime | None = None
+    deferred_for: Literal["quiet hours", "frequency cap"] | None = None
 
 
 class SendPolicy:
@@ -91,6 +92,7 @@ class SendPolicy:
                     "deferred",
                     f"quiet hours ({self.quiet_hours} {zone.key}): deferred until {opens:%Y-%m-%d %H:%M %Z}",
                     until=opens.astimezone(timezone.utc),
+                    deferred_for="quiet hours",
                 )
         return None
 
@@ -128,7 +130,10 @@ class SendPolicy:
         free_at, cap = held
         if if_capped == "wait":
             return Decision(
-                "deferred", f"frequency cap ({cap}): deferred until {free_at:%Y-%m-%d %H:%M} UTC", until=free_at
+                "deferred",
+                f"frequency cap ({cap}): deferred until {free_at:%Y-%m-%d %H:%M} UTC",
+                until=free_at,
+                deferred_for="frequency cap",
             )
         return Decision("capped", f"frequency cap ({cap}) reached; skipped (next free slot {free_at:%Y-%m-%d %H:%M} UTC)")
 

@@ -31,7 +31,6 @@ class RenderedEmail:
 class TemplateRenderer:
     def __init__(self, templates_dir: Path) -> None:
         self.templates_dir = Path(templates_dir)
-        self._known: set[str] = set()
         self._env = SandboxedEnvironment(
             loader=FileSystemLoader(str(self.templates_dir)),
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -43,22 +42,11 @@ class TemplateRenderer:
             undefined=ChainableUndefined,
         )
 
-    def names(self) -> list[str]:
-        if not self.templates_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.templates_dir.iterdir() if (p / "subject.txt").is_file())
-
-    def exists(self, name: str) -> bool:
-        # Cached, and looked up again on a miss: a template added while the worker runs
-        # is found, and the hot path does not list a directory per email.
-        if name not in self._known:
-            self._known = set(self.names())
-        return name in self._known
-
     def render(self, name: str, context: dict[str, Any]) -> RenderedEmail:
-        if not name or "/" in name or name.startswith(".") or not self.exists(name):
-            known = ", ".join(self.names()) or "none"
-            raise TemplateError(f"unknown template {name!r} (known: {known})")
+        # Which templates exist, and what they are, is core/template_catalog.py's to say;
+        # the name is only kept from leaving the templates folder here.
+        if not name or "/" in name or name.startswith("."):
+            raise TemplateError(f"unknown template {name!r}")
         try:
             subject = self._env.get_template(f"{name}/subject.txt").render(context)
             html = self._env.get_template(f"{name}/body.html").render(context)

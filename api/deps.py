@@ -5,10 +5,15 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from api.state import AppState
+from core.customer_store import get_customer
+from core.customers import Customer
+from core.events import ID_PATTERN
 from core.database import Database
 from core.outbox import Outbox
 from core.settings import Settings
@@ -54,3 +59,17 @@ def require_api_key(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail="invalid API key", headers={"WWW-Authenticate": "Bearer"}
         )
+
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
+
+
+def no_customer(customer_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
+
+
+async def customer_or_404(session: AsyncSession, customer_id: str) -> Customer:
+    customer = await get_customer(session, customer_id)
+    if customer is None:
+        raise no_customer(customer_id)
+    return customer

@@ -29,7 +29,7 @@ from core.database import Database
 from core.events import Event
 from core.journey_models import SIGNAL_EVENT, JourneyInput
 from core.identity import aliases_of
-from core.tables import CustomerAliasRow, JourneyEntryRow, utcnow
+from core.tables import JourneyEntryRow, utcnow
 from workflows.definition import JourneySpec, workflow_id
 from workflows.registry import Registry
 
@@ -52,15 +52,23 @@ class Dispatcher:
         self.db = db
         self.task_queue = task_queue
 
-    async def dispatch(self, event: Event, customer: Customer | None = None) -> list[Delivery]:
+    async def dispatch(
+        self, event: Event, customer: Customer | None = None, aliases: list[str] | None = None
+    ) -> list[Delivery]:
         """Deliver one event to every journey run it concerns.
 
-        ``customer`` (the profile, if known) goes into the start input of journeys it starts.
+        ``customer`` (the profile, if known) goes into the start input of journeys it starts;
+        ``aliases``, the customer's other ids (looked up if not given), are where runs they
+        started before sign-up still wait (core/identity.py).
         """
         route = self.registry.route(event.type)
+        if route.signals and aliases is None:
+            async with self.db.session() as session:
+                aliases = await aliases_of(session, event.customer_id)
+        ids = [event.customer_id, *(aliases or [])]
         reached = await asyncio.gather(
             *[self._start(spec, event, customer) for spec in route.starts],
-            *[self._signal_running(spec, event) for spec in route.signals],
+            *[self._signal_running(spec, event, ids) for spec in route.signals],
         )
         return [delivery for deliveries in reached for delivery in deliveries]
 
@@ -122,34 +130,22 @@ class Dispatcher:
             # The same event again (a relay retry) may proceed; any other may not.
             return first.one() == event.id
 
-    async def _signal_running(self, spec: JourneySpec, event: Event) -> list[Delivery]:
+    async def _signal_running(self, spec: JourneySpec, event: Event, ids: list[str]) -> list[Delivery]:
+        """Signal the runs of ``spec`` under any of the customer's ``ids``."""
         key = _key_of(spec, event)
         if spec.key is None or key is not None:
-            wid = workflow_id(spec.name, event.customer_id, key)
-            if await self._signal(wid, event):
-                return [Delivery(wid, "signal")]
-            # Not in this journey under this id; maybe under an id the customer had before
-            # signing up, whose journeys carry on as them (core/identity.py).
-            targets = [workflow_id(spec.name, alias, key) for alias in await self._aliases(event.customer_id)]
+            targets = [workflow_id(spec.name, cid, key) for cid in ids]
         else:
-            targets = await self._keyed_runs(spec, event.customer_id)  # no key: every run hears it
+            targets = await self._keyed_runs(spec, ids)  # no key: every run hears it
         reached = await asyncio.gather(*[self._signal(wid, event) for wid in targets])
         return [Delivery(wid, "signal") for wid, ok in zip(targets, reached) if ok]
 
-    async def _aliases(self, customer_id: str) -> list[str]:
-        async with self.db.session() as session:
-            return await aliases_of(session, customer_id)
-
-    async def _keyed_runs(self, spec: JourneySpec, customer_id: str) -> list[str]:
-        """Every recorded run of a keyed journey for the customer, under any of their ids."""
-        aliases = select(CustomerAliasRow.alias_id).where(CustomerAliasRow.customer_id == customer_id)
+    async def _keyed_runs(self, spec: JourneySpec, ids: list[str]) -> list[str]:
+        """Every recorded run of a keyed journey under any of the customer's ids."""
         async with self.db.session() as session:
             rows = await session.exec(
                 select(JourneyEntryRow.workflow_id)
-                .where(
-                    JourneyEntryRow.journey == spec.name,
-                    (col(JourneyEntryRow.customer_id) == customer_id) | col(JourneyEntryRow.customer_id).in_(aliases),
-                )
+                .where(JourneyEntryRow.journey == spec.name, col(JourneyEntryRow.customer_id).in_(ids))
                 .order_by(col(JourneyEntryRow.id))
             )
             return list(rows.all())

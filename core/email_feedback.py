@@ -11,7 +11,6 @@ gets the event in its history.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
@@ -20,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.database import Database
 from core.event_store import StoreResult, store_events
-from core.events import Event
+from core.events import Event, derived_id
 from core.suppressions import suppress
 from core.tables import MessageRow
 from core.webhooks.common import BOUNCED, COMPLAINED, EmailEvent
@@ -75,7 +74,6 @@ async def _find_message(session: AsyncSession, item: EmailEvent) -> MessageRow |
 
 
 def _as_event(item: EmailEvent, message: MessageRow) -> Event:
-    digest = hashlib.sha256(f"{item.provider}\x00{item.provider_event_id}".encode()).hexdigest()[:40]
     properties: dict[str, Any] = {
         "message_id": message.id,
         "template": message.template,
@@ -87,7 +85,7 @@ def _as_event(item: EmailEvent, message: MessageRow) -> Event:
         value = getattr(item, name)
         if value is not None:
             properties[name] = value
-    return Event(id=f"esp_{digest}", type=item.type, customer_id=message.customer_id, properties=properties, timestamp=item.occurred_at)
+    return Event(id=derived_id("esp_", item.provider, item.provider_event_id), type=item.type, customer_id=message.customer_id, properties=properties, timestamp=item.occurred_at)
 
 
 def _history_entry(item: EmailEvent) -> dict[str, Any]:

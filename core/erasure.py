@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.database import Database
+from core.identity import aliases_of
 from core.journey_control import customer_workflow_ids
 from core.tables import (
     ConversionRow,
@@ -51,7 +52,10 @@ async def erase_customer(db: Database, client: Client, registry: Registry, custo
     """Erase everything about the customer; None if nothing is known about them."""
     async with db.session() as session:
         customer = await session.get(CustomerRow, customer_id)
-        event_ids = list((await session.exec(select(EventRow.id).where(EventRow.customer_id == customer_id))).all())
+        # Ids merged into this customer (core/identity.py): what stands under them is theirs too.
+        aliases = await aliases_of(session, customer_id)
+        ids = [customer_id, *aliases]
+        event_ids = list((await session.exec(select(EventRow.id).where(col(EventRow.customer_id).in_(ids)))).all())
         if customer is None and not event_ids:
             return None
         # Events first: a pending dispatch must not start a journey again mid-erasure.
@@ -66,11 +70,9 @@ async def erase_customer(db: Database, client: Client, registry: Registry, custo
     runs = await asyncio.gather(*[_delete_runs(client, wid) for _, wid in targets])
 
     async with db.session() as session:
-        messages = await session.exec(delete(MessageRow).where(col(MessageRow.customer_id) == customer_id))  # type: ignore[call-overload]
-        aliases = list((await session.exec(select(CustomerAliasRow.alias_id).where(CustomerAliasRow.customer_id == customer_id))).all())
-        await session.exec(delete(JourneyEntryRow).where(col(JourneyEntryRow.customer_id).in_([customer_id, *aliases])))  # type: ignore[call-overload]
-        for table in (SplitAssignmentRow, ConversionRow, SubscriptionRow, CustomerAliasRow):
-            await session.exec(delete(table).where(col(table.customer_id) == customer_id))  # type: ignore[call-overload]
+        messages = await session.exec(delete(MessageRow).where(col(MessageRow.customer_id).in_(ids)))  # type: ignore[call-overload]
+        for table in (JourneyEntryRow, SplitAssignmentRow, ConversionRow, SubscriptionRow, CustomerAliasRow):
+            await session.exec(delete(table).where(col(table.customer_id).in_(ids)))  # type: ignore[call-overload]
         suppressed = False
         if customer is not None:
             if customer.email:

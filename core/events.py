@@ -6,6 +6,7 @@ nothing that does I/O.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,13 @@ MAX_BATCH = 1000
 # or dashes. Keeping them tame keeps them safe in workflow ids and search queries.
 EVENT_TYPE_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
 ID_PATTERN = r"^[^\s/]+$"
+# Event types apps may not send themselves: the engine's own (one-off sends, merges).
+RESERVED_PREFIX = "journeys."
+
+
+def derived_id(prefix: str, *parts: str) -> str:
+    """A deterministic event id from business keys: the same request twice is one event."""
+    return prefix + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:40]
 
 
 class Event(BaseModel):

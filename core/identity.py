@@ -17,7 +17,6 @@ known customer (``identify`` with both ids, or ``alias``), ``merge_into``:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 
@@ -27,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.customer_store import get_customer
 from core.database import Database
-from core.events import Event
+from core.events import Event, derived_id
 from core.journey_models import MERGED_EVENT
 from core.tables import (
     ConversionRow,
@@ -74,18 +73,21 @@ async def merge_into(db: Database, alias_id: str, customer_id: str) -> Event | N
         if await session.get(CustomerAliasRow, customer_id) is not None:
             log.warning("id %s is itself an alias; not merging %s into it", customer_id, alias_id)
             return None
-        if existing is None:
+        if existing is None:  # merged before (Segment SDKs send both ids on every call): done
             session.add(CustomerAliasRow(alias_id=alias_id, customer_id=customer_id, created_at=utcnow()))
-        await _fold_profile(session, alias_id, customer_id)
-        await _move_records(session, alias_id, customer_id)
-        await session.commit()
+            # Ids merged into the alias earlier now belong to the customer too (no chains).
+            await session.exec(  # type: ignore[call-overload]
+                update(CustomerAliasRow).where(col(CustomerAliasRow.customer_id) == alias_id).values(customer_id=customer_id)
+            )
+            await _fold_profile(session, alias_id, customer_id)
+            await _move_records(session, alias_id, customer_id)
+            await session.commit()
         profile = await get_customer(session, customer_id)
     log.info("merged %s into customer %s", alias_id, customer_id)
-    digest = hashlib.sha256(f"{alias_id}\x00{customer_id}".encode()).hexdigest()[:40]
     properties: dict[str, object] = {"customer_id": customer_id}
     if profile is not None:
         properties["customer"] = profile.model_dump(mode="json")
-    return Event(id=f"merge_{digest}", type=MERGED_EVENT, customer_id=alias_id, properties=properties)
+    return Event(id=derived_id("merge_", alias_id, customer_id), type=MERGED_EVENT, customer_id=alias_id, properties=properties)
 
 
 async def _fold_profile(session: AsyncSession, alias_id: str, customer_id: str) -> None:

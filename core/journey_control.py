@@ -98,9 +98,16 @@ async def _status(client: Client, journey: str, wid: str) -> JourneyStatus | Non
     return result
 
 
-async def cancel_journey(client: Client, journey: str, customer_id: str) -> bool:
-    """Ask a running journey to stop (its timers and sends are cancelled); False if none runs."""
-    handle = client.get_workflow_handle(workflow_id(journey, customer_id))
+async def cancel_journey(client: Client, registry: Registry, db: Database, journey: str, customer_id: str) -> bool:
+    """Ask the customer's running runs of a journey to stop (timers and sends are cancelled),
+    keyed runs and runs under merged ids included; False if none runs."""
+    targets = [wid for name, wid in await customer_workflow_ids(registry, db, customer_id) if name == journey]
+    cancelled = await asyncio.gather(*[_cancel(client, wid) for wid in targets])
+    return any(cancelled)
+
+
+async def _cancel(client: Client, wid: str) -> bool:
+    handle = client.get_workflow_handle(wid)
     try:
         description = await handle.describe()
         if description.status != WorkflowExecutionStatus.RUNNING:

@@ -23,7 +23,6 @@ class Carried(BaseModel):
     trigger: Event
     inbox: list[Event] = Field(default_factory=list)
     seen_ids: list[str] = Field(default_factory=list)
-    events_received: int = 0
     send_counts: dict[str, int] = Field(default_factory=dict)
     sent: list[str] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)

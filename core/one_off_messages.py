@@ -10,17 +10,14 @@ same request twice is stored once and sent once.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.events import ID_PATTERN, Event
+from core.events import ID_PATTERN, Event, derived_id
 
 MESSAGE_EVENT = "journeys.message"
 MESSAGE_JOURNEY = "message"
-# Event types apps may not send themselves: the engine's own.
-RESERVED_PREFIX = "journeys."
 
 
 class OneOffMessageIn(BaseModel):
@@ -41,9 +38,8 @@ class OneOffMessageAccepted(BaseModel):
 
 
 def message_event(customer_id: str, body: OneOffMessageIn) -> Event:
-    digest = hashlib.sha256(f"{customer_id}\x00{body.id}".encode()).hexdigest()[:40]
     return Event(
-        id=f"msg_{digest}",
+        id=derived_id("msg_", customer_id, body.id),
         type=MESSAGE_EVENT,
         customer_id=customer_id,
         properties={"message_id": body.id, "template": body.template, "context": body.context, "if_capped": body.if_capped},

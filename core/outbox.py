@@ -6,13 +6,22 @@ serves many events while a lone event still goes out at once. Each dispatch row 
 then marked done, or rescheduled with backoff. The relay loop picks up
 whatever is due: failed attempts, and events whose API process died before dispatching.
 Journeys dedupe by event id, so the rare double delivery is harmless.
+
+One customer's events reach Temporal in the order they were stored: a cart abandoned and
+the order placed a moment later, in one batch, must not race (the order's signal would
+find no journey yet, and the reminder would go out after the order). So each customer's
+events are dispatched one after another, under a per-customer lock that batches in
+flight share, and a failure holds back that customer's later events with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
@@ -24,7 +33,7 @@ from core.database import Database
 from core.dispatch import Dispatcher
 from core.event_store import DISPATCH_LEASE, to_event
 from core.events import Event
-from core.tables import CustomerRow, DispatchRow, EventRow, utcnow
+from core.tables import CustomerAliasRow, CustomerRow, DispatchRow, EventRow, utcnow
 from workflows.registry import Registry
 
 log = logging.getLogger("journeys.outbox")
@@ -46,6 +55,8 @@ class Outbox:
         self.dispatcher = Dispatcher(client, registry, db, task_queue)
         self._limit = asyncio.Semaphore(concurrency)
         self._fresh: list[Event] = []
+        # customer id -> [lock, users]: one customer's events go one at a time, across batches
+        self._locks: dict[str, list[Any]] = {}
         self._wake = asyncio.Event()
 
     def submit(self, events: list[Event]) -> None:
@@ -84,13 +95,19 @@ class Outbox:
             slots.release()
 
     async def dispatch(self, events: list[Event]) -> int:
-        """Hand events to Temporal now; returns how many got through."""
+        """Hand events to Temporal now, each customer's in order; returns how many got through."""
         if not events:
             return 0
         customers = await self._customers_of([e for e in events if self.registry.route(e.type).starts])
-        outcomes = await asyncio.gather(*[self._dispatch_one(e, customers.get(e.customer_id)) for e in events])
-        done = [e.id for e, error in zip(events, outcomes) if error is None]
-        failed = {e.id: error for e, error in zip(events, outcomes) if error is not None}
+        aliases = await self._aliases_of([e for e in events if self.registry.route(e.type).signals])
+        by_customer: dict[str, list[Event]] = {}
+        for event in events:
+            by_customer.setdefault(event.customer_id, []).append(event)
+        chains = await asyncio.gather(
+            *[self._dispatch_in_order(chain, customers.get(cid), aliases.get(cid, [])) for cid, chain in by_customer.items()]
+        )
+        failed = {event_id: error for outcome in chains for event_id, error in outcome.items() if error is not None}
+        done = [e.id for e in events if e.id not in failed]
         now = utcnow()
         async with self.db.session() as session:
             if done:
@@ -99,9 +116,16 @@ class Outbox:
                 )
             if failed:  # one query for all of them: Temporal down means the whole batch failed
                 retry = select(DispatchRow).where(col(DispatchRow.event_id).in_(list(failed)))
-                for row in (await session.exec(retry)).all():
+                rows = (await session.exec(retry)).all()
+                # A customer's held-back events come back together with the one that failed.
+                attempts: dict[str, int] = {}
+                customer_of = {e.id: e.customer_id for e in events}
+                for row in rows:
+                    cid = customer_of[row.event_id]
+                    attempts[cid] = max(attempts.get(cid, 0), row.attempts + 1)
+                for row in rows:
                     row.attempts += 1
-                    row.next_attempt_at = now + backoff(row.attempts)
+                    row.next_attempt_at = now + backoff(attempts[customer_of[row.event_id]])
                     row.last_error = failed[row.event_id][:2000]
                     session.add(row)
             await session.commit()
@@ -114,6 +138,31 @@ class Outbox:
             )
         return len(done)
 
+    async def _dispatch_in_order(
+        self, chain: list[Event], customer: Customer | None, aliases: list[str]
+    ) -> dict[str, str | None]:
+        """One customer's events, one after another; after a failure the rest wait with it."""
+        outcome: dict[str, str | None] = {}
+        async with self._customer_lock(chain[0].customer_id):
+            for event in chain:
+                if any(outcome.values()):
+                    outcome[event.id] = f"held back behind an earlier event of customer {event.customer_id}"
+                    continue
+                outcome[event.id] = await self._dispatch_one(event, customer, aliases)
+        return outcome
+
+    @contextlib.asynccontextmanager
+    async def _customer_lock(self, customer_id: str) -> AsyncIterator[None]:
+        entry = self._locks.setdefault(customer_id, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[customer_id]
+
     async def _customers_of(self, events: list[Event]) -> dict[str, Customer]:
         """Profiles for the journeys about to start: one query, and no lookup in each workflow."""
         ids = list({e.customer_id for e in events})
@@ -123,10 +172,22 @@ class Outbox:
             rows = (await session.exec(select(CustomerRow).where(col(CustomerRow.id).in_(ids)))).all()
         return {row.id: to_customer(row) for row in rows}
 
-    async def _dispatch_one(self, event: Event, customer: Customer | None) -> str | None:
+    async def _aliases_of(self, events: list[Event]) -> dict[str, list[str]]:
+        """The other ids of the customers whose running journeys are about to be signalled."""
+        ids = list({e.customer_id for e in events})
+        if not ids:
+            return {}
+        async with self.db.session() as session:
+            rows = await session.exec(select(CustomerAliasRow).where(col(CustomerAliasRow.customer_id).in_(ids)))
+            found: dict[str, list[str]] = {}
+            for row in rows.all():
+                found.setdefault(row.customer_id, []).append(row.alias_id)
+        return found
+
+    async def _dispatch_one(self, event: Event, customer: Customer | None, aliases: list[str]) -> str | None:
         async with self._limit:
             try:
-                await self.dispatcher.dispatch(event, customer)
+                await self.dispatcher.dispatch(event, customer, aliases)
             except Exception as exc:  # noqa: BLE001 - any failure means "try again later"
                 return f"{type(exc).__name__}: {exc}"
         return None
@@ -138,7 +199,8 @@ class Outbox:
             due = select(DispatchRow).where(
                 col(DispatchRow.dispatched_at).is_(None), col(DispatchRow.next_attempt_at) <= now
             )
-            due = due.order_by(col(DispatchRow.next_attempt_at)).limit(RELAY_BATCH)
+            # Oldest first (the outbox id is the storing order), so a customer's events go in order.
+            due = due.order_by(col(DispatchRow.id)).limit(RELAY_BATCH)
             if not self.db.is_sqlite:
                 due = due.with_for_update(skip_locked=True)  # several API processes: no overlap
             rows = (await session.exec(due)).all()

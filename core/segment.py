@@ -24,7 +24,6 @@ How calls map:
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from datetime import datetime, timezone
@@ -32,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from core.events import EVENT_TYPE_PATTERN, ID_PATTERN, Event
+from core.events import EVENT_TYPE_PATTERN, ID_PATTERN, RESERVED_PREFIX, Event, derived_id
 
 CallType = Literal["identify", "track", "page", "screen", "group", "alias"]
 MAX_CALL_BYTES = 32 * 1024
@@ -93,9 +92,7 @@ class SegmentBatch(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     batch: list[dict[str, Any]] = Field(min_length=1)
-    sentAt: datetime | None = None
-    context: dict[str, Any] | None = None
-    writeKey: str | None = None
+    sentAt: datetime | None = None  # (writeKey, when sent in the body, is read by the route)
 
 
 def parse_call(raw: Any, call_type: CallType | None, where: str) -> SegmentCall:
@@ -125,7 +122,7 @@ def parse_call(raw: Any, call_type: CallType | None, where: str) -> SegmentCall:
             raise SegmentError(f"{where}.{name}: at most 200 characters, no spaces or slashes")
     if call.type == "track":
         normalised = event_type(call.event or "")
-        if normalised.startswith("journeys."):
+        if normalised.startswith(RESERVED_PREFIX):
             raise SegmentError(f"{where}.event: names starting with 'journeys.' are the engine's own")
     return call
 
@@ -155,7 +152,7 @@ def event_id(call: SegmentCall) -> str:
     if call.messageId and len(call.messageId) <= 200 and _ID.match(call.messageId):
         return call.messageId
     if call.messageId:
-        return "seg_" + hashlib.sha256(call.messageId.encode()).hexdigest()[:40]
+        return derived_id("seg_", call.messageId)
     return "seg_" + uuid.uuid4().hex
 
 

@@ -21,6 +21,7 @@ from core.database import Database
 from core.event_store import StoreResult, store_events
 from core.events import Event
 from core.identity import merge_into, resolve
+from core.journey_models import MERGED_EVENT
 from core.segment import SegmentCall, SegmentError, corrected_timestamp, to_event
 from core.tables import utcnow
 
@@ -61,19 +62,19 @@ async def ingest(
     needs_dispatch: Callable[[Event], bool],
 ) -> StoreResult:
     received_at = utcnow()
-    async with db.session() as session:
-        known = await resolve(session, [c.anonymousId for c, _ in calls if c.anonymousId and not c.userId])
+    earlier_ids = [c.previousId if c.type == "alias" else c.anonymousId for c, _ in calls]
     events: list[Event] = []
-    for call, update in calls:
-        earlier = call.previousId if call.type == "alias" else call.anonymousId if call.userId else None
-        if earlier and call.userId:
-            merged = await merge_into(db, earlier, call.userId)
-            if merged is not None:
-                known[earlier] = call.userId
-                events.append(merged)
-        customer_id = call.userId or known.get(call.anonymousId or "") or call.anonymousId or ""
-        if update is not None:
-            async with db.session() as session:
+    async with db.session() as session:
+        known = await resolve(session, [i for i in earlier_ids if i])  # alias -> customer, merged before
+        for (call, update), earlier in zip(calls, earlier_ids):
+            if earlier and call.userId and known.get(earlier) != call.userId:
+                # First time these two ids come together (SDKs send both on every call after).
+                merged = await merge_into(db, earlier, call.userId)
+                if merged is not None:
+                    known[earlier] = call.userId
+                    events.append(merged)
+            customer_id = call.userId or known.get(call.anonymousId or "") or call.anonymousId or ""
+            if update is not None:
                 await merge_traits(
                     session,
                     customer_id,
@@ -82,7 +83,12 @@ async def ingest(
                     locale=update.locale,
                     attributes=update.attributes,
                 )
-        event = to_event(call, customer_id, corrected_timestamp(call, batch_sent_at, received_at))
-        if event is not None:
-            events.append(event)
+            event = to_event(call, customer_id, corrected_timestamp(call, batch_sent_at, received_at))
+            if event is not None:
+                events.append(event)
+    # A visitor's calls earlier in the batch than their sign-up belong to the customer too.
+    events = [
+        e if e.type == MERGED_EVENT or e.customer_id not in known else e.model_copy(update={"customer_id": known[e.customer_id]})
+        for e in events
+    ]
     return await store_events(db, events, needs_dispatch=needs_dispatch)

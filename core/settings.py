@@ -120,8 +120,8 @@ class Settings(BaseSettings):
     opt_in_topics: str = ""
 
     # Outbox relay: how often it looks for events Temporal has not taken yet.
-    relay_interval_seconds: float = 1.0
-    dispatch_concurrency: int = 64
+    relay_interval_seconds: float = Field(default=1.0, gt=0)
+    dispatch_concurrency: int = Field(default=64, ge=1)
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_production(self) -> "Settings":
@@ -134,6 +134,8 @@ class Settings(BaseSettings):
                 raise ValueError("JOURNEYS_UNSUBSCRIBE_SECRET must be set when JOURNEYS_ENVIRONMENT=production")
             if self.postal_address == DEV_POSTAL_ADDRESS:
                 raise ValueError("JOURNEYS_POSTAL_ADDRESS must be set when JOURNEYS_ENVIRONMENT=production")
+            if self.dev_mail:
+                raise ValueError("JOURNEYS_DEV_MAIL serves caught mail without a key: not when JOURNEYS_ENVIRONMENT=production")
             if not self.public_url:
                 raise ValueError("JOURNEYS_PUBLIC_URL (where unsubscribe links point) must be set when JOURNEYS_ENVIRONMENT=production")
             if not self.public_url.startswith("https://") and not _is_local(self.public_url):
@@ -178,6 +180,16 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return self.public_url or f"http://{self.api_host}:{self.api_port}"
+
+    @field_validator("opt_in_topics")
+    @classmethod
+    def _topic_names(cls, value: str) -> str:
+        from core.template_catalog import TOPIC_PATTERN
+
+        bad = [t.strip() for t in value.split(",") if t.strip() and not TOPIC_PATTERN.match(t.strip())]
+        if bad:
+            raise ValueError(f"JOURNEYS_OPT_IN_TOPICS: {', '.join(map(repr, bad))} are not topic names (lower case, digits, _ or -)")
+        return value
 
     @property
     def opt_in_topic_set(self) -> frozenset[str]:

@@ -12,7 +12,7 @@ personal data and lifting one reason leaves the others. What each reason stops:
 from __future__ import annotations
 
 import hashlib
-from typing import Literal, get_args
+from typing import Literal
 
 from sqlalchemy import delete
 from sqlmodel import col, select
@@ -22,7 +22,6 @@ from core.database import Database
 from core.tables import SuppressionRow, utcnow
 
 Reason = Literal["hard_bounce", "complaint", "manual", "erased"]
-REASONS: tuple[str, ...] = get_args(Reason)
 # The reasons that stop transactional mail too: sending to an address that does not
 # exist hurts the sender's reputation whatever the mail is.
 STOPS_TRANSACTIONAL = frozenset({"hard_bounce"})

@@ -298,10 +298,9 @@ async def running_journeys(
     if templates_dir is not None:
         settings_overrides["templates_dir"] = templates_dir
     settings = Settings(
+        **{"temporal_task_queue": f"test-{uuid.uuid4().hex[:8]}", **settings_overrides},
         home=home,
         database_url=database_url,
-        temporal_task_queue=f"test-{uuid.uuid4().hex[:8]}",
-        **settings_overrides,
     )
     kit = JourneyEnv(env, db, registry, settings)
     worker = build_worker(env.client, settings=settings, db=db, sender=kit.outbox, registry=registry)

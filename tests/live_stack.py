@@ -21,7 +21,7 @@ from core.database import Database
 from core.mail_catcher import CaughtMail, MailCatcher, read_mailbox
 from core.migrate import upgrade
 from core.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 from worker import build_worker
 
 API_KEY = "e2e-key-0123456789"
@@ -75,9 +75,18 @@ async def live_stack(
         )
         async with worker:
             serving = asyncio.create_task(server.serve())
-            while not server.started:
-                assert not serving.done(), "API failed to start"
-                await asyncio.sleep(0.01)
+
+            async def up_or_ended() -> bool:
+                return server.started or serving.done()
+
+            try:
+                await wait_until(up_or_ended, what="the API serving")
+            except AssertionError:
+                server.should_exit = True
+                raise
+            if not server.started:
+                serving.result()  # raises what it ended with
+                raise AssertionError("API failed to start")
             try:
                 yield Stack(f"http://127.0.0.1:{port}", dev_server.client, catcher.directory, db)
             finally:

@@ -53,6 +53,15 @@ async def test_identify_and_track_from_the_sdk_send_the_welcome_email(
         [mail] = await stack.wait_for_mail(1)
         assert mail.to == "ann@example.com" and mail.subject == "Welcome to Journeys, Ann!"
         assert "You are on the pro plan." in mail.text
+        async with stack.http() as http:
+
+            async def welcome_waiting():  # type: ignore[no-untyped-def]
+                listed = (await http.get("/v1/customers/seg-ann/journeys")).json()
+                return [j for j in listed if j["journey"] == "welcome" and j["step"] == "wait:user.activated"]
+
+            await wait_until(welcome_waiting, what="the welcome journey past its send, waiting for user.activated")
+            logged = (await http.get("/v1/customers/seg-ann/messages")).json()
+            assert [(m["template"], m["status"]) for m in logged] == [("welcome", "sent")], "the retried track sent once"
 
 
 async def test_a_journey_a_visitor_started_anonymously_carries_on_after_sign_up(
@@ -91,8 +100,16 @@ async def test_a_journey_a_visitor_started_anonymously_carries_on_after_sign_up(
             assert logged["status"] == "sent" and logged["journey"] == "browse_abandon"
 
 
-async def test_the_readme_segment_example_runs_as_written(dev_server: WorkflowEnvironment, tmp_path: Path) -> None:
+async def test_the_readme_segment_example_runs_as_written(
+    dev_server: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import segment.analytics as analytics
+
+    # The example configures the SDK's module-level client: start this test with a fresh one
+    # and put the module's settings back afterwards, whatever the example set.
+    monkeypatch.setattr(analytics, "default_client", None)
+    for setting in ("on_error", "write_key", "host"):
+        monkeypatch.setattr(analytics, setting, getattr(analytics, setting))
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     block = readme.split("<!-- segment-example:start -->", 1)[1].split("<!-- segment-example:end -->", 1)[0]

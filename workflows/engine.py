@@ -69,7 +69,7 @@ DELIVER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["TemplateError", "InvalidMessage"],
+    non_retryable_error_types=["TemplateError"],
 )
 
 
@@ -87,7 +87,6 @@ class Journey:
     def __init__(self) -> None:
         self._inbox: list[Event] = []
         self._seen_ids: set[str] = set()
-        self._events_received = 0
         self._trigger: Event | None = None
         self._exit_event: Event | None = None
         self._customer_id = ""
@@ -219,7 +218,6 @@ class Journey:
             trigger=self._trigger,
             inbox=self._inbox,
             seen_ids=sorted(self._seen_ids),
-            events_received=self._events_received,
             send_counts=self._send_counts,
             sent=self._sent,
             data=self.state,
@@ -296,41 +294,43 @@ class Journey:
             step=step,
             if_capped=if_capped or self.if_capped,
         )
-        while True:
-            self._busy += 1
-            try:
-                result = await workflow.execute_activity(
-                    DELIVER,
-                    request,
-                    result_type=DeliverResult,
-                    start_to_close_timeout=timedelta(seconds=60),
-                    retry_policy=DELIVER_RETRY,
-                    summary=f"send {template}",
+        deferred = False
+        try:
+            while True:
+                result = await self._deliver(request.model_copy(update={"customer_id": self._customer_id}), template)
+                if result.status != "deferred" or result.until is None:
+                    break
+                deferred = True
+                label = "quiet-hours" if result.deferred_for == "quiet hours" else "capped"
+                await self.sleep_until(result.until, step=f"{label}:{template}")
+        except asyncio.CancelledError:
+            if deferred:  # the journey ended while this send waited: the log says so
+                await workflow.execute_local_activity(
+                    CANCEL_DEFERRED,
+                    CancelDeferredInput(idempotency_key=key, reason="the journey ended before the deferred send"),
+                    start_to_close_timeout=timedelta(seconds=30),
                 )
-            finally:
-                self._busy -= 1
-            if result.customer is not None:
-                self._customer = result.customer
-            if result.status != "deferred" or result.until is None:
-                break
-            await self._wait_deferred(template, key, result)
+            raise
         if result.status == "sent":
             self._sent.append(template)
         return result
 
-    async def _wait_deferred(self, template: str, key: str, result: DeliverResult) -> None:
-        """Sleep until the policy lets the send go; if the journey ends first, log it cancelled."""
-        assert result.until is not None
-        why = "quiet-hours" if (result.reason or "").startswith("quiet hours") else "capped"
+    async def _deliver(self, request: DeliverInput, template: str) -> DeliverResult:
+        self._busy += 1
         try:
-            await self.sleep_until(result.until, step=f"{why}:{template}")
-        except asyncio.CancelledError:
-            await workflow.execute_local_activity(
-                CANCEL_DEFERRED,
-                CancelDeferredInput(idempotency_key=key, reason="the journey ended before the deferred send"),
-                start_to_close_timeout=timedelta(seconds=30),
+            result = await workflow.execute_activity(
+                DELIVER,
+                request,
+                result_type=DeliverResult,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=DELIVER_RETRY,
+                summary=f"send {template}",
             )
-            raise
+        finally:
+            self._busy -= 1
+        if result.customer is not None:
+            self._customer = result.customer
+        return result
 
     # ----- signals and queries --------------------------------------------------------------
 
@@ -340,7 +340,6 @@ class Journey:
         if event.id in self._seen_ids:
             return
         self._seen_ids.add(event.id)
-        self._events_received += 1
         if event.type == MERGED_EVENT:
             self._adopt(event)
             return
@@ -360,7 +359,7 @@ class Journey:
             step=self._step,
             waiting_for=self._waiting_for,
             until=self._until,
-            events_received=self._events_received,
+            events_received=len(self._seen_ids),
             busy=self._busy > 0,
             finished=self._finished,
             sent=self._sent,
@@ -373,31 +372,39 @@ class Journey:
     # ----- the engine -----------------------------------------------------------------------
 
     async def _run(self, input: JourneyInput) -> JourneyResult:
-        self._customer_id = input.customer_id
-        self._customer = input.customer
+        if not self._customer_id:  # else a merge signal before this task already told us who
+            self._customer_id, self._customer = input.customer_id, input.customer
         self._key = input.key
         if input.carried is not None:
-            self._resume(input.carried)
             trigger = input.carried.trigger
+            after_trigger = self._resume(input.carried)
         else:
             await workflow.wait_condition(lambda: self._peek(self.spec.triggers) is not None)
-            taken = self._take(self.spec.triggers)
-            assert taken is not None
-            trigger = taken
+            trigger = self._peek(self.spec.triggers)  # type: ignore[assignment]
+            position = self._inbox.index(trigger)
+            self._inbox.remove(trigger)
+            after_trigger = self._inbox[position:]
             workflow.logger.info("journey %s entered by %s (%s)", self.spec.name, trigger.type, trigger.id)
         self._trigger = trigger
+        # Signals that came after the trigger but before this task went to the inbox, exits
+        # included (the trigger was not known yet): such an exit still ends the journey.
+        exit_event = next((e for e in after_trigger if e.type in self.spec.exit_on), None)
+        if exit_event is not None and self._exit_event is None:
+            self._inbox.remove(exit_event)
+            self._exit_event = exit_event
 
         steps = asyncio.create_task(self.steps(trigger))
-        await workflow.wait_condition(lambda: steps.done() or self._exit_event is not None)
+        try:
+            await workflow.wait_condition(lambda: steps.done() or self._exit_event is not None)
+        except asyncio.CancelledError:
+            # Cancelled from outside (DELETE .../journeys/{j}): end the steps the way an exit
+            # does, so a waiting send is logged cancelled and conversions are recorded.
+            await self._stop(steps)
+            raise
         if not steps.done():
             exit_event = self._exit_event
             assert exit_event is not None
-            steps.cancel()
-            try:
-                await steps
-            except asyncio.CancelledError:
-                pass
-            await self._flush_conversions()
+            await self._stop(steps)
             self._finish(f"exited on {exit_event.type}")
             workflow.logger.info("journey %s exited on %s", self.spec.name, exit_event.type)
             return JourneyResult(outcome="exited", exit_event_type=exit_event.type, sent=self._sent)
@@ -406,14 +413,14 @@ class Journey:
         self._finish("completed")
         return JourneyResult(outcome="completed", sent=self._sent)
 
-    def _resume(self, carried: Carried) -> None:
+    def _resume(self, carried: Carried) -> list[Event]:
+        """Take over the previous run's state; returns the events that arrived in between."""
         # Signals that reached this run before its first task are already in the inbox:
         # put the carried events first, and drop any this journey has seen before.
         seen_before = set(carried.seen_ids)
         arrived = [e for e in self._inbox if e.id not in seen_before]
         self._inbox = list(carried.inbox) + arrived
-        self._seen_ids = seen_before | {e.id for e in arrived}
-        self._events_received = carried.events_received + len(arrived)
+        self._seen_ids |= seen_before
         self._send_counts = dict(carried.send_counts)
         self._sent = list(carried.sent)
         self.state = dict(carried.data)
@@ -422,11 +429,15 @@ class Journey:
         self._converted = list(carried.converted)
         for goal_type, ends in carried.goals.items():
             self.goal(goal_type, exit=ends)
-        # An exit event that raced the hand-over is still an exit (the trigger came first).
-        exit_event = next((e for e in arrived if e.type in self.spec.exit_on), None)
-        if exit_event is not None:
-            self._inbox.remove(exit_event)
-            self._exit_event = exit_event
+        return arrived
+
+    async def _stop(self, steps: asyncio.Task[None]) -> None:
+        steps.cancel()
+        try:
+            await steps
+        except asyncio.CancelledError:
+            pass
+        await self._flush_conversions()
 
     def _adopt(self, event: Event) -> None:
         """The customer this journey ran for turned out to be another id of a known customer

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from activities.esp.base import EmailSender, OutgoingEmail, PermanentSendError, TransientSendError
@@ -40,15 +40,19 @@ class CircuitBreaker:
             return "closed"
         return "half-open" if self.clock() - self.opened_at >= self.cooldown else "open"
 
-    def available(self) -> bool:
-        return self.state != "open"
+    def allow(self) -> bool:
+        """May a send go now? Half-open lets one trial through, then waits for its outcome."""
+        state = self.state
+        if state == "half-open":
+            self.opened_at = self.clock()  # the next callers see it open until the trial ends
+        return state != "open"
 
     def succeeded(self) -> None:
         self.failures, self.opened_at = 0, None
 
     def failed(self) -> None:
         self.failures += 1
-        if self.state == "half-open" or self.failures >= self.failure_threshold:
+        if self.opened_at is not None or self.failures >= self.failure_threshold:
             self.opened_at = self.clock()  # (re)open: the trial failed, or too many in a row
 
 
@@ -71,49 +75,56 @@ class FailoverSender:
     ) -> tuple[str, str]:
         """(ESP name, ESP message id). ``only``: the ESP an earlier attempt may have reached;
         ``before``: awaited with the ESP's name before each try (its rate limit)."""
-        candidates = [s for s in self.senders if s.name == only] if only else self._in_order()
-        if not candidates:
-            raise TransientSendError(f"ESP {only!r} is no longer configured; the message may have been sent by it", maybe_sent=True)
+        if only is not None:
+            pinned = [s for s in self.senders if s.name == only]
+            if not pinned:
+                raise TransientSendError(
+                    f"ESP {only!r} may have sent this message but is no longer configured", maybe_sent=True
+                )
+            return await self._try(pinned[0], email, before)
         last: TransientSendError | None = None
-        for sender in candidates:
-            breaker = self.breakers[sender.name]
-            if before is not None:
-                await before(sender.name)
+        for sender in self._candidates():
             try:
-                esp_id = await sender.send(email)
-            except PermanentSendError as exc:
-                exc.esp = sender.name
-                raise
+                return await self._try(sender, email, before)
             except TransientSendError as exc:
-                exc.esp = sender.name
-                breaker.failed()
-                if breaker.state == "open":
-                    log.warning("ESP %s: circuit open after %d failures (%s)", sender.name, breaker.failures, exc)
                 if exc.maybe_sent:
                     raise  # it may be out: no other ESP may send it
                 last = exc
-                continue
-            breaker.succeeded()
-            return sender.name, esp_id
         assert last is not None
         raise last
 
-    def _in_order(self) -> list[EmailSender]:
-        healthy = [s for s in self.senders if self.breakers[s.name].available()]
-        # Every circuit open: try them all in order rather than not sending at all.
-        return healthy or list(self.senders)
+    def _candidates(self) -> Iterator[EmailSender]:
+        """The ESPs a send may try, in order; a circuit is asked only when its turn comes (a
+        half-open one hands out its single trial then). All open: try them all anyway."""
+        allowed = False
+        for sender in self.senders:
+            if self.breakers[sender.name].allow():
+                allowed = True
+                yield sender
+        if not allowed:
+            yield from self.senders
+
+    async def _try(self, sender: EmailSender, email: OutgoingEmail, before: BeforeSend | None) -> tuple[str, str]:
+        breaker = self.breakers[sender.name]
+        if before is not None:
+            await before(sender.name)
+        try:
+            esp_id = await sender.send(email)
+        except (PermanentSendError, TransientSendError) as exc:
+            exc.esp = sender.name
+            if isinstance(exc, TransientSendError):
+                breaker.failed()
+                if breaker.state == "open":
+                    log.warning("ESP %s: circuit open after %d failures (%s)", sender.name, breaker.failures, exc)
+            raise
+        breaker.succeeded()
+        return sender.name, esp_id
 
     async def aclose(self) -> None:
         for sender in self.senders:
             await sender.aclose()
 
 
-async def send_via(
-    sender: EmailSender, email: OutgoingEmail, only: str | None = None, before: BeforeSend | None = None
-) -> tuple[str, str]:
-    """(ESP name, message id) for any sender, failover or single."""
-    if isinstance(sender, FailoverSender):
-        return await sender.send_via(email, only=only, before=before)
-    if before is not None:
-        await before(sender.name)
-    return sender.name, await sender.send(email)
+def as_chain(sender: EmailSender) -> FailoverSender:
+    """Any sender as a chain (of one, for a single ESP): one way to send, whatever the setup."""
+    return sender if isinstance(sender, FailoverSender) else FailoverSender([sender])

@@ -6,8 +6,8 @@ the ESP's row (``esp_rate_slots``), then waits for it. Workers share the row, so
 holds however many run. With failover, each ESP keeps its own rate. (The task-queue limit,
 ``JOURNEYS_SEND_RATE_LIMIT``, caps all sends together; this one is per ESP.)
 
-A slot further away than ``max_wait`` is not waited for in the activity: the send is
-retried when the slot comes (TransientSendError with retry_after).
+A slot further away than ``max_wait`` is neither taken nor waited for in the activity:
+the send is retried about when the queue reaches it (TransientSendError with retry_after).
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ from activities.esp.base import TransientSendError
 from core.database import Database
 from core.tables import EspRateRow
 
+# Takes the next slot only if it is within reach: a send that will not wait for its slot
+# must not use one up, or under a backlog every retry would push the queue further away.
 _TAKE_SLOT = text(
     "UPDATE esp_rate_slots SET next_at = (CASE WHEN next_at > :now THEN next_at ELSE :now END) + :gap "
-    "WHERE esp = :esp RETURNING next_at"
+    "WHERE esp = :esp AND next_at <= :latest RETURNING next_at"
 )
+_NEXT_SLOT = text("SELECT next_at FROM esp_rate_slots WHERE esp = :esp")
 
 
 class EspRateLimiter:
@@ -38,7 +41,7 @@ class EspRateLimiter:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
-        self.gaps = {esp: 1.0 / rate for esp, rate in limits.items() if rate}
+        self.gaps = {esp: 1.0 / rate for esp, rate in limits.items()}
         self.max_wait = max_wait
         self.clock = clock
         self._rows_ready: set[str] = set()
@@ -55,11 +58,14 @@ class EspRateLimiter:
                 )
                 self._rows_ready.add(esp)
             now = self.clock()
-            taken = await session.exec(_TAKE_SLOT, params={"now": now, "gap": gap, "esp": esp})  # type: ignore[call-overload]
-            slot = float(taken.scalar_one()) - gap
+            params = {"now": now, "gap": gap, "esp": esp, "latest": now + self.max_wait}
+            taken = (await session.exec(_TAKE_SLOT, params=params)).scalar_one_or_none()  # type: ignore[call-overload]
+            if taken is None:
+                next_at = float((await session.exec(_NEXT_SLOT, params={"esp": esp})).scalar_one())  # type: ignore[call-overload]
+                await session.commit()
+                wait = next_at - now
+                raise TransientSendError(f"{esp} rate limit: next free slot in {wait:.0f}s", retry_after=wait)
             await session.commit()
-        wait = slot - now
-        if wait > self.max_wait:
-            raise TransientSendError(f"{esp} rate limit: next free slot in {wait:.0f}s", retry_after=wait)
+        wait = float(taken) - gap - self.clock()  # after the commit: its own time is not the slot's
         if wait > 0:
             await asyncio.sleep(wait)

@@ -85,17 +85,17 @@ class SmtpSender:
             await client.send_message(msg)
         except aiosmtplib.SMTPServerDisconnected as exc:
             if not reused:
-                raise TransientSendError(f"SMTP {self.host}:{self.port}: {exc}") from exc
+                raise TransientSendError(f"SMTP {self.host}:{self.port}: {exc}", maybe_sent=True) from exc
             # A pooled connection the server had closed: one fresh try.
             client, _ = await self._checkout(fresh=True)
             try:
                 await client.send_message(msg)
             except BaseException as retry_exc:
                 await _close(client)
-                raise _classify(retry_exc, self.host, self.port) from retry_exc
+                raise _classify(retry_exc, self.host, self.port, sending=True) from retry_exc
         except BaseException as exc:
             await _close(client)
-            raise _classify(exc, self.host, self.port) from exc
+            raise _classify(exc, self.host, self.port, sending=True) from exc
         self._checkin(client)
         return str(msg["Message-ID"])
 
@@ -112,7 +112,7 @@ class SmtpSender:
             username=self.username,
             password=self.password,
             # Certificates are verified (against tls_context's CAs when given).
-            start_tls=self.start_tls if self.start_tls else False,
+            start_tls=self.start_tls,
             use_tls=self.use_tls,
             tls_context=self.tls_context,
             timeout=self.timeout,
@@ -148,8 +148,13 @@ async def _close(client: aiosmtplib.SMTP) -> None:
         client.close()
 
 
-def _classify(exc: BaseException, host: str, port: int) -> BaseException:
-    """Permanent (don't retry) or transient (retry with backoff), by SMTP reply code."""
+def _classify(exc: BaseException, host: str, port: int, sending: bool = False) -> BaseException:
+    """Permanent (don't retry) or transient (retry with backoff), by SMTP reply code.
+
+    ``sending``: the failure came during the transaction, not while connecting. A reply
+    code says what the server did; a lost connection or a timeout there may have come
+    after the server took the message, so it counts as maybe sent (no failover).
+    """
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         refusals = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
         if exc.recipients and all(500 <= r.code < 600 for r in exc.recipients):
@@ -163,5 +168,5 @@ def _classify(exc: BaseException, host: str, port: int) -> BaseException:
             return PermanentSendError(f"SMTP {exc.code}: {exc.message}")
         return TransientSendError(f"SMTP {exc.code}: {exc.message}")
     if isinstance(exc, (aiosmtplib.SMTPException, OSError, TimeoutError)):
-        return TransientSendError(f"SMTP {host}:{port}: {exc}")
+        return TransientSendError(f"SMTP {host}:{port}: {exc}", maybe_sent=sending)
     return exc

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from sqlmodel import col, select
 
-from api.deps import DbDep, StateDep
+from api.deps import CustomerId, DbDep, StateDep, customer_or_404, no_customer
 from api.schemas import MessageOut
-from core.customer_store import get_customer, upsert_customer
+from core.customer_store import upsert_customer
 from core.customers import Customer, CustomerIn
 from core.erasure import ErasureReport, erase_customer
 from core.event_store import store_events
-from core.events import ID_PATTERN
 from core.one_off_messages import MESSAGE_JOURNEY, OneOffMessageAccepted, OneOffMessageIn, message_event
 from core.tables import MessageRow
 from core.template_catalog import TemplateError
@@ -21,7 +19,6 @@ from workflows.definition import workflow_id
 
 router = APIRouter(tags=["customers"])
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 
 
 @router.put("/v1/customers/{customer_id}", response_model=Customer, summary="Create or replace a customer")
@@ -35,10 +32,7 @@ async def put_customer(customer_id: CustomerId, body: CustomerIn, db: DbDep, res
 @router.get("/v1/customers/{customer_id}", response_model=Customer, summary="Read a customer")
 async def read_customer(customer_id: CustomerId, db: DbDep) -> Customer:
     async with db.session() as session:
-        customer = await get_customer(session, customer_id)
-    if customer is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
-    return customer
+        return await customer_or_404(session, customer_id)
 
 
 @router.get(
@@ -55,8 +49,8 @@ async def customer_messages(customer_id: CustomerId, db: DbDep) -> list[MessageO
                 .order_by(col(MessageRow.created_at), col(MessageRow.id))
             )
         ).all()
-        if not rows and await get_customer(session, customer_id) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
+        if not rows:
+            await customer_or_404(session, customer_id)
     return [MessageOut.from_row(r) for r in rows]
 
 
@@ -76,8 +70,7 @@ async def send_message(customer_id: CustomerId, body: OneOffMessageIn, state: St
     except TemplateError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     async with state.db.session() as session:
-        if await get_customer(session, customer_id) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
+        await customer_or_404(session, customer_id)
     event = message_event(customer_id, body)
     result = await store_events(state.db, [event], needs_dispatch=lambda _: True)
     state.outbox.submit(result.to_dispatch)
@@ -103,5 +96,5 @@ async def delete_customer(customer_id: CustomerId, state: StateDep) -> ErasureRe
     never receives marketing mail again."""
     report = await erase_customer(state.db, state.outbox.client, state.registry, customer_id)
     if report is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
+        raise no_customer(customer_id)
     return report

@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from api.bodies import BodyTooLarge, read_body
 from api.deps import DbDep, OutboxDep
 from core.event_store import store_events
-from core.events import MAX_BATCH, Event, EventBatch, EventsAccepted
-from core.one_off_messages import RESERVED_PREFIX
+from core.events import MAX_BATCH, RESERVED_PREFIX, Event, EventBatch, EventsAccepted
 
 router = APIRouter(tags=["events"])
+
+# A full batch of 1,000 events with generous properties fits well within this.
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 _EVENT_SCHEMA = Event.model_json_schema()
 _BODY_SCHEMA = {
@@ -77,7 +80,10 @@ async def post_events(request: Request, db: DbDep, outbox: OutboxDep) -> EventsA
     ``id`` is your idempotency key: an id seen before is reported in ``duplicate_ids``
     and nothing follows from it. A batch with one invalid event stores none of it.
     """
-    raw = await request.body()
+    try:
+        raw = await read_body(request, MAX_BODY_BYTES)
+    except BodyTooLarge as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"{exc}: send fewer or smaller events") from None
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

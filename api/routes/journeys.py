@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, status
 
-from api.deps import StateDep
-from core.events import ID_PATTERN
+from api.deps import CustomerId, StateDep
 from core.experiments import SplitResults, split_results
 from core.journey_control import JourneyStatus, cancel_journey, journeys_of
 
 router = APIRouter(tags=["journeys"])
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 
 
 @router.get(
@@ -34,7 +31,7 @@ async def delete_journey(customer_id: CustomerId, journey: str, state: StateDep)
     if journey not in state.registry.journeys:
         known = ", ".join(sorted(state.registry.journeys))
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no journey named {journey!r} (known: {known})")
-    if not await cancel_journey(state.outbox.client, journey, customer_id):
+    if not await cancel_journey(state.outbox.client, state.registry, state.db, journey, customer_id):
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"customer {customer_id!r} is not in journey {journey!r} right now"
         )

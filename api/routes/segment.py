@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
+from api.bodies import BodyTooLarge, read_body
 from api.deps import StateDep
 from core.segment import MAX_BATCH_BYTES, MAX_CALL_BYTES, CallType, SegmentBatch, SegmentCall, SegmentError, parse_call
 from core.segment_ingest import ProfileUpdate, ingest, profile_update
@@ -44,7 +45,10 @@ class Refused(Exception):
 
 
 async def _body(request: Request, limit: int) -> bytes:
-    raw = await request.body()
+    try:
+        raw = await read_body(request, limit)  # gzip or not, the wire bytes are at most the limit
+    except BodyTooLarge:
+        raise Refused(413, "payload_too_large", f"request body over {limit // 1024} KB (Segment's limit)") from None
     if request.headers.get("content-encoding", "").lower() == "gzip":
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
@@ -100,7 +104,7 @@ async def _handle(request: Request, state: StateDep, call_type: CallType | None)
                 batch = SegmentBatch.model_validate(body)
                 calls = []
                 for i, item in enumerate(batch.batch):
-                    if len(json.dumps(item, separators=(",", ":"))) > MAX_CALL_BYTES:
+                    if len(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()) > MAX_CALL_BYTES:
                         raise Refused(413, "payload_too_large", f"batch[{i}]: call over 32 KB (Segment's limit)")
                     calls.append(_checked(item, None, f"batch[{i}]"))
                 batch_sent_at = batch.sentAt

@@ -5,9 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import StateDep
-from api.routes.customers import CustomerId
-from core.customer_store import get_customer
+from api.deps import CustomerId, StateDep, customer_or_404
 from core.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
 from core.suppressions import suppressions_of
 
@@ -30,9 +28,7 @@ class SubscriptionsIn(BaseModel):
 @router.get("/v1/customers/{customer_id}/subscriptions", response_model=SubscriptionsOut, summary="Read a customer's subscriptions")
 async def read_subscriptions(customer_id: CustomerId, state: StateDep) -> SubscriptionsOut:
     async with state.db.session() as session:
-        customer = await get_customer(session, customer_id)
-        if customer is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
+        customer = await customer_or_404(session, customer_id)
         subs = await load_subscriptions(session, customer_id, state.catalog.topics(), state.settings.opt_in_topic_set)
         reasons = [row.reason for row in await suppressions_of(session, customer.email)] if customer.email else []
     return SubscriptionsOut(**subs.model_dump(), suppressed=reasons)
@@ -52,7 +48,6 @@ async def change_subscriptions(customer_id: CustomerId, body: SubscriptionsIn, s
     if body.all_marketing is not None:
         changes[ALL_MARKETING] = body.all_marketing
     async with state.db.session() as session:
-        if await get_customer(session, customer_id) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no customer with id {customer_id!r}")
+        await customer_or_404(session, customer_id)
         await set_subscriptions(state.db, session, customer_id, changes, source="api")
     return await read_subscriptions(customer_id, state)

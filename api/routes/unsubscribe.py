@@ -19,6 +19,7 @@ from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import HTMLResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from api.bodies import BodyTooLarge, read_body
 from api.deps import StateDep
 from api.unsubscribe_page import done_page, error_page, preferences_page
 from core.customer_store import get_customer
@@ -89,9 +90,10 @@ async def save_preferences(token: Token, request: Request, state: StateDep) -> H
     claims = _claims(state, token)
     if isinstance(claims, HTMLResponse):
         return claims
-    raw = await request.body()
-    if len(raw) > MAX_FORM_BYTES:
-        return _page(error_page("That form was too large."), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    try:
+        raw = await read_body(request, MAX_FORM_BYTES)
+    except BodyTooLarge:
+        return _page(error_page("That form was too large."), status.HTTP_413_CONTENT_TOO_LARGE)
     form = parse_qs(raw.decode("utf-8", errors="replace"))
     # Unticked boxes are not sent: "shown" lists the topics the page offered.
     shown = {t for t in form.get("shown", []) if TOPIC_PATTERN.match(t)}

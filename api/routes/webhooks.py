@@ -17,6 +17,7 @@ import httpx
 from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import JSONResponse
 
+from api.bodies import BodyTooLarge, read_body
 from api.deps import StateDep
 from core.email_feedback import record_email_events
 from core.settings import Settings
@@ -55,22 +56,17 @@ async def _events(provider: str, body: bytes, headers: dict[str, str], state: St
         return sendgrid.events_from_request(body, headers, public_key=key, now=now)
     if provider == "mailgun":
         key = _need(s.mailgun_webhook_signing_key, "JOURNEYS_MAILGUN_WEBHOOK_SIGNING_KEY", provider)
-        tokens: list[str] = []
-
-        def note(token: str) -> bool:  # replay is checked against the database below
-            tokens.append(token)
-            return False
-
-        events = mailgun.events_from_request(body, headers, signing_key=key, now=now, seen_token=note)
-        for token in tokens:  # only now, after the signature and timestamp passed
-            if not await _first_use(state, provider, token):
-                raise WebhookRejected("this request was seen before (token replayed)")
+        events, token = mailgun.events_from_request(body, headers, signing_key=key, now=now)
+        if not await _first_use(state, provider, token):  # signature and timestamp were good
+            raise WebhookRejected("this request was seen before (token replayed)")
         return events
     if provider == "postmark":
         user = _need(s.postmark_webhook_username, "JOURNEYS_POSTMARK_WEBHOOK_USERNAME", provider)
         password = _need(s.postmark_webhook_password, "JOURNEYS_POSTMARK_WEBHOOK_PASSWORD", provider)
         return postmark.events_from_request(body, headers, username=user, password=password)
     if provider == "ses":
+        # Without a topic list anyone's SNS topic could subscribe and publish signed bounces.
+        _need(s.ses_sns_topic_arns, "JOURNEYS_SES_SNS_TOPIC_ARNS", provider)
         result = await ses.events_from_request(
             body,
             headers,
@@ -108,9 +104,10 @@ async def _first_use(state: StateDep, provider: str, token: str) -> bool:
 
 @router.post("/v1/webhooks/{provider}", summary="Delivery, bounce, complaint, open and click events from an ESP")
 async def receive_webhook(provider: Provider, request: Request, state: StateDep) -> JSONResponse:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return JSONResponse({"detail": "body too large"}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
+    try:
+        body = await read_body(request, MAX_BODY_BYTES)
+    except BodyTooLarge as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
     try:
         events = await _events(provider, body, dict(request.headers), state)
     except NotConfigured as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,26 +45,24 @@ def events_from_request(
     *,
     signing_key: str,
     now: datetime,
-    seen_token: Callable[[str], bool],
     max_age: timedelta = timedelta(minutes=5),
     max_future: timedelta = timedelta(minutes=5),
-) -> list[EmailEvent]:
-    """Verify one Mailgun webhook POST and return its event (none if it is a kind we skip).
+) -> tuple[list[EmailEvent], str]:
+    """Verify one Mailgun webhook POST: its event (none if a kind we skip) and its token.
 
-    ``seen_token(token)`` must answer whether the token was seen before (and remember it); it is
-    only consulted once signature and timestamp are good. ``headers`` are not needed by Mailgun's
-    scheme (the signature travels in the body) and are accepted for a uniform interface.
+    The caller refuses a token it has seen before (replay protection needs its database);
+    the token is only returned once signature and timestamp are good. ``headers`` are not
+    needed by Mailgun's scheme (the signature travels in the body): a uniform interface.
     """
     payload = load_json(body)
     if not isinstance(payload, dict):
         raise malformed("Mailgun body must be a JSON object")
-    verify(payload.get("signature"), signing_key=signing_key, now=now, seen_token=seen_token,
-           max_age=max_age, max_future=max_future)
+    token = verify(payload.get("signature"), signing_key=signing_key, now=now, max_age=max_age, max_future=max_future)
     data = payload.get("event-data")
     if not isinstance(data, dict):
         raise malformed("Mailgun body has no event-data object")
     event = parse_event(data)
-    return [event] if event is not None else []
+    return ([event] if event is not None else []), token
 
 
 def verify(
@@ -72,11 +70,11 @@ def verify(
     *,
     signing_key: str,
     now: datetime,
-    seen_token: Callable[[str], bool],
     max_age: timedelta = timedelta(minutes=5),
     max_future: timedelta = timedelta(minutes=5),
-) -> None:
-    """Raise WebhookRejected unless ``signature`` (the body's "signature" object) is valid, fresh and new."""
+) -> str:
+    """The token, if ``signature`` (the body's "signature" object) is valid and fresh;
+    WebhookRejected otherwise."""
     if not isinstance(signature, dict):
         raise WebhookRejected("missing Mailgun signature")
     timestamp, token, digest = (signature.get(k) for k in ("timestamp", "token", "signature"))
@@ -89,8 +87,7 @@ def verify(
     if not hmac.compare_digest(expected, digest.strip().lower()):
         raise WebhookRejected("bad Mailgun signature")
     check_fresh(sent_at, now, max_age=max_age, max_future=max_future)
-    if seen_token(token):
-        raise WebhookRejected("replayed Mailgun token")
+    return token
 
 
 def parse_event(data: dict[str, Any]) -> EmailEvent | None:

@@ -21,7 +21,7 @@ from core.database import Database
 from core.mail_catcher import MailCatcher, read_mailbox
 from core.settings import PROJECT_ROOT, Settings
 from core.tables import MessageRow, utcnow
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 
 
 @pytest.fixture
@@ -269,6 +269,48 @@ async def test_a_send_that_may_have_gone_out_is_retried_only_through_the_same_es
     with pytest.raises(TransientSendError):  # the retry: still the primary, never the backup
         await ActivityEnvironment().run(activities.deliver, step())
     assert backup.requests == [] and len(primary.requests) == 2
+
+    # A later failure that proves nothing left (a 503) does not lift the pin: it may be out.
+    primary._hang = False
+    primary.answer(503, {"statusCode": 503, "name": "internal_server_error", "message": "down"})
+    with pytest.raises(TransientSendError):
+        await ActivityEnvironment().run(activities.deliver, step())
+    [row] = await messages(db)
+    assert (row.status, row.esp) == ("retrying", "resend")
+    primary.answer(200, {"id": "re-primary"})
+    result = await ActivityEnvironment().run(activities.deliver, step())
+    assert (result.status, result.esp_message_id) == ("sent", "re-primary") and backup.requests == []
+
+
+async def test_a_send_stopped_while_waiting_for_its_rate_slot_is_sent_later(db: Database, providers) -> None:  # type: ignore[no-untyped-def]
+    """Cancelled (a worker shutting down) before it reached the ESP: retried, not 'unknown'."""
+    import asyncio
+
+    from activities.esp.rate_limit import EspRateLimiter
+    from activities.esp.resend import ResendSender
+
+    primary, _ = providers
+    primary.answer(200, {"id": "re-1"})
+    await add_customer(db, email="ann@example.com")
+    activities = DeliveryActivities(
+        db,
+        ResendSender("re_1", base_url=primary.url),
+        Settings(templates_dir=PROJECT_ROOT / "templates", unsubscribe_secret="x", resend_rate_limit=2.0),
+    )
+    await EspRateLimiter(db, {"resend": 2.0}).wait_turn("resend")  # another send took the slot now: next in 0.5 s
+    attempt = asyncio.create_task(ActivityEnvironment().run(activities.deliver, step()))
+
+    async def waiting_for_its_slot() -> bool:
+        return [r.status for r in await messages(db)] == ["sending"]
+
+    await wait_until(waiting_for_its_slot, what="the send claimed and waiting")
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    [row] = await messages(db)
+    assert row.status == "retrying" and primary.requests == []
+    result = await ActivityEnvironment().run(activities.deliver, step())
+    assert result.status == "sent"
 
 
 # ----- SMTP with STARTTLS and AUTH ---------------------------------------------------------------

@@ -34,7 +34,8 @@ def db(api_app: FastAPI) -> Database:
 def sdk(live_api: str) -> Iterator[tuple[SegmentClient, list[Exception]]]:
     errors: list[Exception] = []
     client = SegmentClient(
-        write_key=API_KEY, host=live_api, gzip=True, max_retries=1, on_error=lambda exc, batch: errors.append(exc)
+        write_key=API_KEY, host=live_api, gzip=True, max_retries=1, on_error=lambda exc, batch: errors.append(exc),
+        upload_interval=0.05,  # the SDK's batching wait (0.5 s by default): short, for quick tests
     )
     yield client, errors
     client.shutdown()

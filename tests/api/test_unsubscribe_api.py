@@ -85,7 +85,7 @@ async def test_a_token_we_did_not_sign_is_refused_and_changes_nothing(
 ) -> None:
     good = make_token(secret, ann, "offers")
     token = {
-        "altered payload": altered(make_token(secret, "bob", "offers")),
+        "altered payload": altered(good),  # Ann's own token, one payload character flipped
         "altered signature": good[:-3] + ("x" if good[-3] != "x" else "y") + good[-2:],
         "foreign secret": make_token("another installation's secret", ann, "offers"),
         "old format": "u0." + good.split(".", 1)[1],

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
@@ -33,7 +34,7 @@ from starlette.routing import Route
 from core.database import Database
 from core.suppressions import suppressions_of
 from core.tables import EventRow, MessageRow, utcnow
-from tests.conftest import free_port, wait_until
+from tests.conftest import wait_until
 
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
 SNS_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -46,8 +47,12 @@ class SnsServer:
     """Serves the signing certificate and records subscription confirmations."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        # Bound here and handed to uvicorn: the server owns its port from the start.
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
         self.confirmed: list[str] = []
+        self.certificate_fetches = 0
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
         now = datetime.now(timezone.utc)
         cert = (
@@ -58,6 +63,7 @@ class SnsServer:
         self.pem = cert.public_bytes(serialization.Encoding.PEM)
 
         async def certificate(request: Any) -> Response:
+            self.certificate_fetches += 1
             return Response(self.pem, media_type="application/x-pem-file")
 
         async def confirm(request: Any) -> Response:
@@ -71,9 +77,43 @@ class SnsServer:
         return f"http://127.0.0.1:{self.port}"
 
 
-@pytest.fixture(scope="module")
-def sns() -> SnsServer:
-    return SnsServer()
+@pytest_asyncio.fixture(scope="module")
+async def sns_server() -> AsyncIterator[SnsServer]:
+    """The SNS stand-in, serving over HTTP once for the whole module."""
+    stand_in = SnsServer()
+    server = uvicorn.Server(uvicorn.Config(stand_in.app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[stand_in.socket]))
+
+    async def started() -> bool:
+        assert not task.done(), "SNS stand-in failed to start"
+        return server.started
+
+    await wait_until(started, what="SNS stand-in serving")
+    try:
+        yield stand_in
+    finally:
+        server.should_exit = True
+        await task
+        stand_in.socket.close()
+
+
+@pytest.fixture
+def sns(sns_server: SnsServer) -> SnsServer:
+    """The module's SNS stand-in, with this test's records only."""
+    sns_server.confirmed.clear()
+    sns_server.certificate_fetches = 0
+    return sns_server
+
+
+@pytest.fixture(autouse=True)
+def no_cached_sns_certificates() -> Iterator[None]:
+    """The SNS signing certificates are cached per process: start each test without them,
+    so every SNS test fetches (and checks) the certificate itself."""
+    from core.webhooks import ses
+
+    ses._CERT_CACHE.clear()
+    yield
+    ses._CERT_CACHE.clear()
 
 
 @pytest.fixture
@@ -89,22 +129,6 @@ def api_settings(sns: SnsServer) -> dict[str, Any]:
         "sns_certificate_host_pattern": r"^127\.0\.0\.1$",
         "sns_certificate_schemes": "http",
     }
-
-
-@pytest_asyncio.fixture
-async def sns_running(sns: SnsServer) -> AsyncIterator[SnsServer]:
-    server = uvicorn.Server(uvicorn.Config(sns.app, host="127.0.0.1", port=sns.port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return server.started
-
-    await wait_until(started, what="SNS stand-in serving")
-    try:
-        yield sns
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture
@@ -216,26 +240,31 @@ def signed_requests(sns: SnsServer) -> Iterator[tuple[str, tuple[bytes, dict[str
 
 @pytest.mark.parametrize("provider", ["sendgrid", "mailgun", "postmark", "resend", "ses"])
 async def test_a_verified_webhook_becomes_an_event_of_the_customer_once(
-    api: httpx.AsyncClient, db: Database, message: MessageRow, sns_running: SnsServer, provider: str
+    api: httpx.AsyncClient, db: Database, message: MessageRow, sns: SnsServer, provider: str
 ) -> None:
-    _, request, event_type = next(r for r in signed_requests(sns_running) if r[0] == provider)
+    _, request, event_type = next(r for r in signed_requests(sns) if r[0] == provider)
     first = await post(api, provider, request)
     assert first.status_code == 200 and first.json() == {"received": 1, "stored": 1, "duplicates": 0}
     [event] = await stored(db)
     assert (event.type, event.customer_id, event.properties["message_id"]) == (event_type, "ann", "msg-1")
-    if provider != "mailgun":  # Mailgun's token makes the same request a replay (401), tested below
-        again = await post(api, provider, request)
-        assert again.status_code == 200 and again.json()["duplicates"] == 1
-        assert len(await stored(db)) == 1
+    if provider == "mailgun":
+        # The same token again is a replay (401, tested below): Mailgun redelivers an event
+        # with a fresh token and signature, so that is the duplicate to recognise.
+        request = mailgun_request(json.loads(request[0])["event-data"], token="v" * 50)
+    again = await post(api, provider, request)
+    assert again.status_code == 200 and again.json() == {"received": 1, "stored": 0, "duplicates": 1}
+    assert len(await stored(db)) == 1
+    if provider == "ses":
+        assert sns.certificate_fetches == 1, "fetched for this test, then taken from the cache"
     async with db.session() as session:
         row = await session.get(MessageRow, "msg-1")
         assert row is not None and [h["status"] for h in row.history] == [event_type]
 
 
 async def test_hard_bounces_and_complaints_suppress_the_address(
-    api: httpx.AsyncClient, db: Database, message: MessageRow, sns_running: SnsServer
+    api: httpx.AsyncClient, db: Database, message: MessageRow, sns: SnsServer
 ) -> None:
-    assert (await post(api, "ses", sns_request(ses_bounce(sns_running), sns_running))).status_code == 200
+    assert (await post(api, "ses", sns_request(ses_bounce(sns), sns))).status_code == 200
     complaint = postmark_request({"RecordType": "SpamComplaint", "ID": 42, "MessageID": "esp-1", "Email": "ann@example.com",
                                   "BouncedAt": "2026-11-29T10:00:00Z", "Type": "SpamComplaint", "TypeCode": 512})
     assert (await post(api, "postmark", complaint)).status_code == 200
@@ -272,8 +301,8 @@ async def test_a_request_with_a_bad_signature_is_a_401_and_changes_nothing(
     assert await stored(db) == [] and await suppressed(db) == []
 
 
-async def test_a_tampered_sns_message_is_refused(api: httpx.AsyncClient, db: Database, message: MessageRow, sns_running: SnsServer) -> None:
-    body, headers = sns_request(ses_bounce(sns_running), sns_running)
+async def test_a_tampered_sns_message_is_refused(api: httpx.AsyncClient, db: Database, message: MessageRow, sns: SnsServer) -> None:
+    body, headers = sns_request(ses_bounce(sns), sns)
     tampered = body.replace(b"Permanent", b"Transient")
     assert (await post(api, "ses", (tampered, headers))).status_code == 401
     assert await stored(db) == [] and await suppressed(db) == []
@@ -287,13 +316,13 @@ async def test_a_replayed_mailgun_request_is_refused(api: httpx.AsyncClient, db:
     assert replay.status_code == 401 and "replayed" in replay.json()["detail"]
 
 
-async def test_an_sns_subscription_is_confirmed(api: httpx.AsyncClient, sns_running: SnsServer) -> None:
+async def test_an_sns_subscription_is_confirmed(api: httpx.AsyncClient, sns: SnsServer) -> None:
     confirmation = {"Type": "SubscriptionConfirmation", "MessageId": "sns-c", "Token": "tok-123", "TopicArn": TOPIC,
-                    "Message": "You have chosen to subscribe", "SubscribeURL": f"{sns_running.base}/confirm?Action=ConfirmSubscription&Token=tok-123",
+                    "Message": "You have chosen to subscribe", "SubscribeURL": f"{sns.base}/confirm?Action=ConfirmSubscription&Token=tok-123",
                     "Timestamp": "2026-11-29T10:00:00.000Z"}
-    answer = await post(api, "ses", sns_request(confirmation, sns_running))
+    answer = await post(api, "ses", sns_request(confirmation, sns))
     assert answer.status_code == 200 and answer.json() == {"confirmed": TOPIC}
-    assert sns_running.confirmed == ["tok-123"]
+    assert sns.confirmed == ["tok-123"]
 
 
 async def test_an_unconfigured_provider_says_which_setting_is_missing(api_app: FastAPI) -> None:
@@ -303,3 +332,13 @@ async def test_an_unconfigured_provider_says_which_setting_is_missing(api_app: F
         unknown = await client.post("/v1/webhooks/sparkpost", content=b"{}")
     assert answer.status_code == 404 and "JOURNEYS_RESEND_WEBHOOK_SECRET" in answer.json()["detail"]
     assert unknown.status_code == 404
+
+
+async def test_ses_without_a_topic_list_takes_nothing(api_app: FastAPI, db: Database, sns: SnsServer) -> None:
+    """Any AWS account could subscribe its own topic and publish genuinely signed bounces."""
+    api_app.state.journeys.settings = api_app.state.journeys.settings.model_copy(update={"ses_sns_topic_arns": ""})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api_app), base_url="http://journeys.test") as client:
+        body, headers = sns_request(ses_bounce(sns), sns)
+        answer = await client.post("/v1/webhooks/ses", content=body, headers=headers)
+    assert answer.status_code == 404 and "JOURNEYS_SES_SNS_TOPIC_ARNS" in answer.json()["detail"]
+    assert await suppressed(db) == []

@@ -14,7 +14,7 @@ import httpx
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from core.dev_stack import port_in_use
-from core.mail_catcher import read_mailbox
+from core.mail_catcher import CaughtMail, read_mailbox
 from core.temporal import DATA_CONVERTER
 from tests.conftest import free_port, wait_until
 
@@ -71,6 +71,8 @@ async def test_dev_stack_runs_everything_stops_on_ctrl_c_and_keeps_state(tmp_pat
             await wait_until(caught, timeout=10, what="the welcome email in the mail catcher")
             page = await http.get("/dev/mail")
             assert page.status_code == 200 and "Welcome to Journeys, Ann!" in page.text
+        client = await Client.connect(f"127.0.0.1:{ports['temporal']}", data_converter=DATA_CONVERTER)
+        first_run_id = (await client.get_workflow_handle("journey:welcome:ann").describe()).run_id
     finally:
         if first.poll() is None:
             output = await stop_with_ctrl_c(first, ports)
@@ -84,7 +86,23 @@ async def test_dev_stack_runs_everything_stops_on_ctrl_c_and_keeps_state(tmp_pat
         client = await Client.connect(f"127.0.0.1:{ports['temporal']}", data_converter=DATA_CONVERTER)
         description = await client.get_workflow_handle("journey:welcome:ann").describe()
         assert description.status == WorkflowExecutionStatus.RUNNING, "still waiting for user.activated"
-        assert len(read_mailbox(home / "mail")) == 1, "nothing sent twice on restart"
+        assert description.run_id == first_run_id, "the same run carries on: not restarted from the beginning"
+        # The worker and the API start side by side, so a resend for Ann could still be on its
+        # way when the API answers. A second customer's welcome arriving proves the worker is
+        # up and has caught up; only then does Ann's count say anything.
+        async with httpx.AsyncClient(base_url=base, headers=headers) as http:
+            await http.put("/v1/customers/bob", json={"email": "bob@example.com", "attributes": {"first_name": "Bob"}})
+            sent = await http.post("/v1/events", json={"id": "signup-bob", "type": "user.signed_up", "customer_id": "bob"})
+            assert sent.status_code == 202
+
+        def mail_to(address: str) -> list[CaughtMail]:
+            return [m for m in read_mailbox(home / "mail") if address in m.to]
+
+        async def bob_caught() -> bool:
+            return len(mail_to("bob@example.com")) == 1
+
+        await wait_until(bob_caught, timeout=30, what="the second customer's welcome after the restart")
+        assert len(mail_to("ann@example.com")) == 1, "nothing sent twice on restart"
     finally:
         if second.poll() is None:
             await stop_with_ctrl_c(second, ports)

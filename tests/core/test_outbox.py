@@ -62,3 +62,28 @@ async def test_the_relay_leaves_fresh_events_to_the_api_that_stored_them(
     relay = Outbox(db, dev_server.client, journey_registry, "outbox-test")
     assert await relay.relay_once() == 0
     assert await relay.pending() == 1
+
+
+async def test_one_customers_events_in_one_batch_reach_temporal_in_order(
+    db: Database, dev_server: WorkflowEnvironment, journey_registry: Registry
+) -> None:
+    """A cart abandoned and the order placed a moment later: the order must reach the
+    journey the cart started, never race ahead of its start and be lost."""
+    from temporalio.api.enums.v1 import EventType
+
+    prefix = f"order-{free_port()}"
+    events = []
+    for n in range(15):
+        events += [
+            Event(id=f"{prefix}-{n}-cart", type="cart.abandoned", customer_id=f"{prefix}-{n}", properties={"items": []}),
+            Event(id=f"{prefix}-{n}-order", type="order.placed", customer_id=f"{prefix}-{n}"),
+        ]
+    stored = await store_events(db, events)
+    outbox = Outbox(db, dev_server.client, journey_registry, "outbox-order-test")
+    assert await outbox.dispatch(stored.to_dispatch) == len(events)
+    for n in range(15):
+        handle = dev_server.client.get_workflow_handle(f"journey:abandoned_cart:{prefix}-{n}")
+        history = await handle.fetch_history()
+        signals = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
+        assert len(signals) == 2, f"customer {n}: the order did not reach the journey"
+        await handle.terminate("test done")

@@ -63,9 +63,11 @@ async def test_sleep_until_the_next_nine_on_the_customers_clock(journey_env: Jou
         nine = datetime.combine(local.date() + timedelta(days=1), nine.time(), tzinfo=zone)
     state = await journey_env.state("m1", "morning")
     assert state.until is not None and abs(state.until - nine) < timedelta(seconds=1)
-    await journey_env.advance(nine - local - timedelta(minutes=1))
+    # advance_to measures from a UTC now: elapsed time, right across a DST changeover
+    # (``nine - local`` with one ZoneInfo on both sides would be wall-clock time).
+    await journey_env.advance_to(nine - timedelta(minutes=1))
     assert journey_env.sent_to("m1") == []
-    await journey_env.advance(minutes=2)
+    await journey_env.advance_to(nine + timedelta(minutes=1))
     assert journey_env.sent_to("m1") == ["welcome"]
 
 

@@ -40,9 +40,10 @@ def test_the_breaker_opens_after_failures_in_a_row_and_half_opens_after_the_cool
     assert breaker.state == "closed"
     breaker.succeeded()  # a success resets the count
     breaker.failed(), breaker.failed(), breaker.failed()
-    assert breaker.state == "open" and not breaker.available()
+    assert breaker.state == "open" and not breaker.allow()
     now[0] = 10.0
-    assert breaker.state == "half-open" and breaker.available()
+    assert breaker.state == "half-open" and breaker.allow()  # the one trial
+    assert not breaker.allow(), "no second send while the trial is out"
     breaker.failed()  # the trial failed: open again for a full cooldown
     assert breaker.state == "open"
     now[0] = 20.0
@@ -70,7 +71,7 @@ async def test_a_failing_primary_sends_go_to_the_backup_until_it_recovers(fake: 
 
 async def test_a_send_that_may_have_reached_the_primary_is_never_given_to_the_backup(fake: FakeProvider, backup: FakeProvider) -> None:
     fake.hang()  # takes the request, never answers: maybe sent
-    sender = chain(fake, backup, timeout=0.5)
+    sender = chain(fake, backup, timeout=0.2)
     try:
         with pytest.raises(TransientSendError) as raised:
             await sender.send_via(email())

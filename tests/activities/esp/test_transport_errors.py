@@ -22,11 +22,11 @@ MakeSender = Callable[[str], EmailSender]
 
 # One factory per provider: the sender pointed at a base URL, with a short timeout.
 SENDERS: dict[str, MakeSender] = {
-    "sendgrid": lambda url: SendGridSender("SG.test-key.abc", base_url=url, timeout=0.5),
-    "postmark": lambda url: PostmarkSender("server-token-0000", base_url=url, timeout=0.5),
-    "mailgun": lambda url: MailgunSender("key-test", "mg.example.com", base_url=url, timeout=0.5),
-    "resend": lambda url: ResendSender("re_test", base_url=url, timeout=0.5),
-    "ses": lambda url: SesSender("eu-west-1", "AKIAIOSFODNN7EXAMPLE", "secret", endpoint=url, timeout=0.5),
+    "sendgrid": lambda url: SendGridSender("SG.test-key.abc", base_url=url, timeout=0.2),
+    "postmark": lambda url: PostmarkSender("server-token-0000", base_url=url, timeout=0.2),
+    "mailgun": lambda url: MailgunSender("key-test", "mg.example.com", base_url=url, timeout=0.2),
+    "resend": lambda url: ResendSender("re_test", base_url=url, timeout=0.2),
+    "ses": lambda url: SesSender("eu-west-1", "AKIAIOSFODNN7EXAMPLE", "secret", endpoint=url, timeout=0.2),
 }
 
 each_sender = pytest.mark.parametrize("make_sender", list(SENDERS.values()), ids=list(SENDERS))

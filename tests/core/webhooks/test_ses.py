@@ -149,7 +149,7 @@ async def test_bounce_notification_verifies_with_both_signature_versions(key, fe
 async def test_subject_is_signed_when_present(key, fetcher) -> None:
     message = notification(BOUNCE_EVENT, key, Subject="Amazon SES Email Event Notification")
     assert len((await run(message, fetcher)).events) == 1
-    with pytest.raises(WebhookRejected):
+    with pytest.raises(WebhookRejected, match="^bad SNS signature$"):
         await run({**message, "Subject": "changed"}, fetcher)
 
 
@@ -225,7 +225,7 @@ async def test_tampered_message_is_rejected(key, fetcher) -> None:
 
 async def test_certificate_of_another_key_is_rejected(key) -> None:
     other = Fetcher(self_signed(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
-    with pytest.raises(WebhookRejected):
+    with pytest.raises(WebhookRejected, match="^bad SNS signature$"):
         await run(notification(BOUNCE_EVENT, key), other)
 
 
@@ -241,7 +241,7 @@ async def test_certificate_of_another_key_is_rejected(key) -> None:
 )
 async def test_certificate_url_off_the_allow_list_is_never_fetched(key, fetcher, cert_url: str) -> None:
     message = notification(BOUNCE_EVENT, key, SigningCertURL=cert_url)
-    with pytest.raises(WebhookRejected):
+    with pytest.raises(WebhookRejected, match="^SNS URL not allowed: "):
         await run(message, fetcher)
     assert fetcher.urls == []
 
@@ -298,13 +298,13 @@ async def test_subscription_confirmation_returns_the_subscribe_url(key, fetcher,
 
 async def test_subscribe_url_off_the_allow_list_is_rejected(key, fetcher) -> None:
     message = confirmation(key, SubscribeURL="https://evil.example.com/?Action=ConfirmSubscription")
-    with pytest.raises(WebhookRejected):
+    with pytest.raises(WebhookRejected, match=r"^SNS URL not allowed: 'https://evil\.example\.com/"):
         await run(message, fetcher, {})
 
 
 async def test_unsupported_signature_version_is_rejected(key, fetcher) -> None:
     message = {**notification(BOUNCE_EVENT, key), "SignatureVersion": "3"}
-    with pytest.raises(WebhookRejected):
+    with pytest.raises(WebhookRejected, match="^unsupported SNS SignatureVersion '3'$"):
         await run(message, fetcher)
     assert fetcher.urls == []
 
