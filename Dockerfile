@@ -18,6 +18,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && pip install --no-cache-dir -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 
+COPY journeys/ journeys/
 COPY core/ core/
 COPY api/ api/
 COPY workflows/ workflows/
@@ -34,7 +35,7 @@ COPY worker.py README.m[d] ./
 # stays in /app, so templates/ and core/migrations/ are found where the code expects them,
 # and the `journeys` console script still exists. --no-deps: installed above.
 RUN pip install --no-cache-dir --no-deps -e . \
- && python -m compileall -q core api workflows activities worker.py
+ && python -m compileall -q journeys core api workflows activities worker.py
 
 # Not root. JOURNEYS_HOME is the only place the app writes to (a dev API key file or a
 # SQLite database when none is configured; the compose stack uses PostgreSQL).

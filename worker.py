@@ -28,15 +28,11 @@ log = logging.getLogger("journeys.worker")
 # Modules journeys import that are deterministic and side-effect free: loaded once, shared
 # by every workflow run instead of re-imported into each sandbox (memory and start time).
 PASSTHROUGH_MODULES = (
-    "core",
-    "activities",
+    "journeys.contracts",  # the only project code besides the engine that crosses the boundary
     "workflows.engine",
     "workflows.definition",
     "workflows.variants",
     "pydantic",
-    "jinja2",
-    "sqlalchemy",
-    "sqlmodel",
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.contracts import LOAD_CUSTOMER, LoadCustomerInput, LoadCustomerResult
+from journeys.contracts.activity_io import LOAD_CUSTOMER, LoadCustomerInput, LoadCustomerResult
 from core.customer_store import get_customer
 from core.database import Database
 

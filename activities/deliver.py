@@ -35,7 +35,7 @@ from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import CANCEL_DEFERRED, DELIVER, CancelDeferredInput, DeliverInput, DeliverResult
+from journeys.contracts.activity_io import CANCEL_DEFERRED, DELIVER, CancelDeferredInput, DeliverInput, DeliverResult
 from activities.esp.base import EmailSender, OutgoingEmail, PermanentSendError, TransientSendError
 from activities.esp.failover import as_chain
 from activities.esp.rate_limit import EspRateLimiter
@@ -44,7 +44,7 @@ from activities.policy import Decision, SendPolicy
 from activities.render import RenderedEmail, TemplateError, TemplateRenderer
 from activities.unsubscribe_footer import MarketingFooter
 from core.customer_store import get_customer
-from core.customers import Customer
+from journeys.contracts.customers import Customer
 from core.database import Database
 from core.identity import resolve
 from core.settings import Settings

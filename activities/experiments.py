@@ -6,7 +6,7 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.contracts import RECORD_CONVERSION, RECORD_SPLIT, RecordConversionInput, RecordSplitInput
+from journeys.contracts.activity_io import RECORD_CONVERSION, RECORD_SPLIT, RecordConversionInput, RecordSplitInput
 from core.database import Database
 from core.tables import ConversionRow, SplitAssignmentRow, utcnow
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.contracts import DeliverInput, DeliverResult
-from core.customers import Customer
+from journeys.contracts.activity_io import DeliverInput, DeliverResult
+from journeys.contracts.customers import Customer
 from core.database import Database
 from core.tables import MessageRow, utcnow
 from core.template_catalog import TemplateInfo

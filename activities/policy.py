@@ -21,10 +21,10 @@ from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.contracts import IfCapped
-from core.customers import Customer
+from journeys.contracts.activity_io import IfCapped
+from journeys.contracts.customers import Customer
 from core.database import Database
-from core.send_policy import FrequencyCap, QuietHours, capped_until, caps_from
+from journeys.contracts.send_rules import FrequencyCap, QuietHours, capped_until, caps_from
 from core.settings import Settings
 from core.subscriptions import unsubscribed_reason
 from core.suppressions import STOPS_TRANSACTIONAL, suppressions_of

@@ -12,8 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.state import AppState
 from core.customer_store import get_customer
-from core.customers import Customer
-from core.events import ID_PATTERN
+from journeys.contracts.customers import Customer
+from journeys.contracts.events import ID_PATTERN
 from core.database import Database
 from core.outbox import Outbox
 from core.settings import Settings

@@ -36,7 +36,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from core import search_attributes
+from journeys.contracts import search_attributes
 from core.binaries import temporal_cli
 from core.migrate import upgrade
 from core.temporal import DATA_CONVERTER

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.customers import Customer, CustomerIn
+from journeys.contracts.customers import Customer, CustomerIn
 from core.tables import CustomerRow, utcnow
 
 

@@ -23,15 +23,14 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from core import search_attributes as sa
-from core.customers import Customer
+from journeys.contracts import search_attributes as sa
+from journeys.contracts.customers import Customer
 from core.database import Database
-from core.events import Event
-from core.journey_models import SIGNAL_EVENT, JourneyInput
+from journeys.contracts.events import Event
+from journeys.contracts.journey_io import SIGNAL_EVENT, JourneyInput
 from core.identity import aliases_of
 from core.tables import JourneyEntryRow, utcnow
-from workflows.definition import JourneySpec, workflow_id
-from workflows.registry import Registry
+from journeys.contracts.journey_spec import JourneyRoutes, JourneySpec, workflow_id
 
 log = logging.getLogger("journeys.dispatch")
 
@@ -46,7 +45,7 @@ class Delivery:
 
 
 class Dispatcher:
-    def __init__(self, client: Client, registry: Registry, db: Database, task_queue: str) -> None:
+    def __init__(self, client: Client, registry: JourneyRoutes, db: Database, task_queue: str) -> None:
         self.client = client
         self.registry = registry
         self.db = db
@@ -73,7 +72,7 @@ class Dispatcher:
         return [delivery for deliveries in reached for delivery in deliveries]
 
     async def _start(self, spec: JourneySpec, event: Event, customer: Customer | None) -> list[Delivery]:
-        key = _key_of(spec, event)
+        key = spec.key_of(event.properties)
         if spec.key is not None and key is None:
             log.warning(
                 "event %s (%s) has no %r property, which journey %s is keyed by: not started",
@@ -132,7 +131,7 @@ class Dispatcher:
 
     async def _signal_running(self, spec: JourneySpec, event: Event, ids: list[str]) -> list[Delivery]:
         """Signal the runs of ``spec`` under any of the customer's ``ids``."""
-        key = _key_of(spec, event)
+        key = spec.key_of(event.properties)
         if spec.key is None or key is not None:
             targets = [workflow_id(spec.name, cid, key) for cid in ids]
         else:
@@ -159,10 +158,3 @@ class Dispatcher:
             raise
         return True
 
-
-def _key_of(spec: JourneySpec, event: Event) -> str | None:
-    """The run key of a keyed journey (reentry="always") carried by this event, if any."""
-    if spec.key is None:
-        return None
-    value = event.properties.get(spec.key)
-    return None if value is None or str(value) == "" else str(value)

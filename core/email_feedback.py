@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.database import Database
 from core.event_store import StoreResult, store_events
-from core.events import Event, derived_id
+from journeys.contracts.events import Event, derived_id
 from core.suppressions import suppress
 from core.tables import MessageRow
 from core.webhooks.common import BOUNCED, COMPLAINED, EmailEvent

@@ -35,7 +35,7 @@ from core.tables import (
     SubscriptionRow,
 )
 from core.suppressions import suppress
-from workflows.registry import Registry
+from journeys.contracts.journey_spec import JourneyRoutes
 
 log = logging.getLogger("journeys.erasure")
 
@@ -48,7 +48,7 @@ class ErasureReport(BaseModel):
     address_suppressed: bool
 
 
-async def erase_customer(db: Database, client: Client, registry: Registry, customer_id: str) -> ErasureReport | None:
+async def erase_customer(db: Database, client: Client, registry: JourneyRoutes, customer_id: str) -> ErasureReport | None:
     """Erase everything about the customer; None if nothing is known about them."""
     async with db.session() as session:
         customer = await session.get(CustomerRow, customer_id)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.database import Database
-from core.events import Event
+from journeys.contracts.events import Event
 from core.tables import DispatchRow, EventRow, utcnow
 
 # The API dispatches fresh events itself; the relay leaves them alone for this long.

@@ -26,8 +26,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.customer_store import get_customer
 from core.database import Database
-from core.events import Event, derived_id
-from core.journey_models import MERGED_EVENT
+from journeys.contracts.events import Event, derived_id
+from journeys.contracts.journey_io import MERGED_EVENT
 from core.tables import (
     ConversionRow,
     CustomerAliasRow,

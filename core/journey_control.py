@@ -12,13 +12,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from sqlmodel import col, select
 
-from core import search_attributes as sa
+from journeys.contracts import search_attributes as sa
 from core.database import Database
 from core.identity import aliases_of
 from core.tables import JourneyEntryRow
-from core.journey_models import QUERY_STATE, JourneyResult, JourneyState
-from workflows.definition import workflow_id
-from workflows.registry import Registry
+from journeys.contracts.journey_io import QUERY_STATE, JourneyResult, JourneyState
+from journeys.contracts.journey_spec import JourneyRoutes, workflow_id
 
 QUERY_TIMEOUT = timedelta(seconds=3)
 
@@ -35,7 +34,7 @@ class JourneyStatus(BaseModel):
     sent: list[str] = []
 
 
-async def journeys_of(client: Client, registry: Registry, db: Database, customer_id: str) -> list[JourneyStatus]:
+async def journeys_of(client: Client, registry: JourneyRoutes, db: Database, customer_id: str) -> list[JourneyStatus]:
     """The customer's latest run of every journey Temporal still remembers (running first)."""
     targets = await customer_workflow_ids(registry, db, customer_id)
     found = await asyncio.gather(*[_status(client, name, wid) for name, wid in targets])
@@ -43,7 +42,7 @@ async def journeys_of(client: Client, registry: Registry, db: Database, customer
     return sorted(statuses, key=lambda s: (s.status != "running", s.journey))
 
 
-async def customer_workflow_ids(registry: Registry, db: Database, customer_id: str) -> list[tuple[str, str]]:
+async def customer_workflow_ids(registry: JourneyRoutes, db: Database, customer_id: str) -> list[tuple[str, str]]:
     """(journey, workflow id) of every journey the customer can be in: the one id of each
     unkeyed journey, and each recorded run of keyed ones (reentry="always"), under the
     customer's id and every id merged into it (core/identity.py)."""
@@ -98,7 +97,7 @@ async def _status(client: Client, journey: str, wid: str) -> JourneyStatus | Non
     return result
 
 
-async def cancel_journey(client: Client, registry: Registry, db: Database, journey: str, customer_id: str) -> bool:
+async def cancel_journey(client: Client, registry: JourneyRoutes, db: Database, journey: str, customer_id: str) -> bool:
     """Ask the customer's running runs of a journey to stop (timers and sends are cancelled),
     keyed runs and runs under merged ids included; False if none runs."""
     targets = [wid for name, wid in await customer_workflow_ids(registry, db, customer_id) if name == journey]

@@ -28,13 +28,13 @@ from sqlmodel import col, select
 from temporalio.client import Client
 
 from core.customer_store import to_customer
-from core.customers import Customer
+from journeys.contracts.customers import Customer
 from core.database import Database
 from core.dispatch import Dispatcher
 from core.event_store import DISPATCH_LEASE, to_event
-from core.events import Event
+from journeys.contracts.events import Event
 from core.tables import CustomerAliasRow, CustomerRow, DispatchRow, EventRow, utcnow
-from workflows.registry import Registry
+from journeys.contracts.journey_spec import JourneyRoutes
 
 log = logging.getLogger("journeys.outbox")
 
@@ -48,7 +48,7 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Outbox:
-    def __init__(self, db: Database, client: Client, registry: Registry, task_queue: str, concurrency: int = 64) -> None:
+    def __init__(self, db: Database, client: Client, registry: JourneyRoutes, task_queue: str, concurrency: int = 64) -> None:
         self.db = db
         self.client = client
         self.registry = registry

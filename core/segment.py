@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from core.events import EVENT_TYPE_PATTERN, ID_PATTERN, RESERVED_PREFIX, Event, derived_id
+from journeys.contracts.events import EVENT_TYPE_PATTERN, ID_PATTERN, RESERVED_PREFIX, Event, derived_id
 
 CallType = Literal["identify", "track", "page", "screen", "group", "alias"]
 MAX_CALL_BYTES = 32 * 1024

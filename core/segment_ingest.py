@@ -16,12 +16,12 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from core.customer_store import merge_traits
-from core.customers import _is_time_zone
+from journeys.contracts.customers import _is_time_zone
 from core.database import Database
 from core.event_store import StoreResult, store_events
-from core.events import Event
+from journeys.contracts.events import Event
 from core.identity import merge_into, resolve
-from core.journey_models import MERGED_EVENT
+from journeys.contracts.journey_io import MERGED_EVENT
 from core.segment import SegmentCall, SegmentError, corrected_timestamp, to_event
 from core.tables import utcnow
 

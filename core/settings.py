@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     @field_validator("quiet_hours")
     @classmethod
     def _quiet_hours_format(cls, value: str) -> str:
-        from core.send_policy import QuietHours
+        from journeys.contracts.send_rules import QuietHours
 
         if value.strip():
             QuietHours.parse(value)  # raises ValueError naming the expected format

@@ -41,25 +41,25 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.esp.base import OutgoingEmail
 from activities.esp.capture import CaptureSender
-from core import search_attributes
+from journeys.contracts import search_attributes
 from core.binaries import temporal_test_server
 from sqlmodel import col, select
 
 from core.customer_store import get_customer, upsert_customer
-from core.customers import CustomerIn
+from journeys.contracts.customers import CustomerIn
 from core.database import Database
 from core.dispatch import Dispatcher
-from core.events import Event
+from journeys.contracts.events import Event
 from core.identity import merge_into
-from core.journey_models import QUERY_STATE, JourneyState
+from journeys.contracts.journey_io import QUERY_STATE, JourneyState
 from core.migrate import upgrade
-from core.one_off_messages import OneOffMessageIn, message_event
+from journeys.contracts.one_off_messages import OneOffMessageIn, message_event
 from core.settings import Settings
 from core.subscriptions import ALL_MARKETING, set_subscriptions
 from core.suppressions import Reason, suppress
 from core.tables import MessageRow
 from core.temporal import DATA_CONVERTER
-from workflows.definition import workflow_id
+from journeys.contracts.journey_spec import workflow_id
 from workflows.registry import Registry, discover
 
 SETTLE_DEADLINE = 15.0

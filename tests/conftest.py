@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from temporalio.testing import WorkflowEnvironment
 
-from core import search_attributes
+from journeys.contracts import search_attributes
 from core.binaries import temporal_cli
 from core.database import Database
 from core.migrate import upgrade

@@ -20,7 +20,7 @@ import yaml
 from sqlalchemy.engine import make_url
 from temporalio.api.enums.v1 import IndexedValueType
 
-from core import search_attributes
+from journeys.contracts import search_attributes
 from core.cli import build_parser
 from core.settings import Settings
 

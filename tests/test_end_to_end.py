@@ -18,8 +18,8 @@ import httpx
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from core import search_attributes
-from core.journey_models import QUERY_STATE, JourneyState
+from journeys.contracts import search_attributes
+from journeys.contracts.journey_io import QUERY_STATE, JourneyState
 from core.mail_catcher import read_mailbox
 from tests.conftest import wait_until
 from tests.live_stack import API_KEY, Stack, live_stack

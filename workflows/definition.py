@@ -1,52 +1,25 @@
-"""How a journey is declared: the ``@journey`` decorator, its spec and its workflow ids.
+"""How a journey is declared: the ``@journey`` decorator, which attaches its spec
+(journeys/contracts/journey_spec.py) and makes the class a Temporal workflow.
 
-Imported by journey modules (inside Temporal's sandbox) and by the registry and dispatch
-(outside it), so it holds no I/O and nothing else.
+Imported by journey modules, inside Temporal's sandbox: no I/O here.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from core.journey_models import JourneyInput, JourneyResult
+    from journeys.contracts.journey_io import JourneyInput, JourneyResult
+    from journeys.contracts.journey_spec import JourneySpec, Reentry, workflow_id
 
 if TYPE_CHECKING:
     from workflows.engine import Journey
 
-Reentry = Literal["never", "after_exit", "always"]
-
-
-def workflow_id(journey_name: str, customer_id: str, key: str | None = None) -> str:
-    """Deterministic, from business keys: a second trigger finds the running journey.
-
-    Keyed journeys (``reentry="always"``) run once per key value, e.g. per cart.
-    """
-    base = f"journey:{journey_name}:{customer_id}"
-    return f"{base}:{key}" if key is not None else base
-
-
-@dataclass(frozen=True)
-class JourneySpec:
-    """What a journey declares; dispatch reads it to route events (core/dispatch.py)."""
-
-    name: str
-    triggers: frozenset[str]
-    exit_on: frozenset[str]
-    listens_to: frozenset[str]  # declared extra event types that wait_for consumes
-    reentry: Reentry
-    cls: type["Journey"]
-    key: str | None = None  # with reentry="always": the trigger property that names a run
-
-    @property
-    def listened(self) -> frozenset[str]:
-        """Every event type this journey must receive once it runs."""
-        return self.exit_on | self.listens_to
+__all__ = ["JourneySpec", "Reentry", "journey", "workflow_id"]
 
 
 def _snake_case(name: str) -> str:

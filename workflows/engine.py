@@ -23,7 +23,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import (
+    from journeys.contracts.activity_io import (
         CANCEL_DEFERRED,
         DELIVER,
         LOAD_CUSTOMER,
@@ -38,10 +38,10 @@ with workflow.unsafe.imports_passed_through():
         RecordConversionInput,
         RecordSplitInput,
     )
-    from core import search_attributes as sa
-    from core.customers import Customer
-    from core.events import Event
-    from core.journey_models import (
+    from journeys.contracts import search_attributes as sa
+    from journeys.contracts.customers import Customer
+    from journeys.contracts.events import Event
+    from journeys.contracts.journey_io import (
         MERGED_EVENT,
         QUERY_STATE,
         SIGNAL_EVENT,

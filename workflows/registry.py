@@ -14,20 +14,13 @@ import pkgutil
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from core.journey_models import MERGED_EVENT
+from journeys.contracts.journey_io import MERGED_EVENT
 from workflows.checks import check_source, sent_templates, waited_event_types
-from workflows.engine import Journey, JourneySpec
+from journeys.contracts.journey_spec import JourneySpec, Route
+from workflows.engine import Journey
 
 class JourneyDefinitionError(Exception):
     """Journey code that cannot run; the message names the file and line."""
-
-
-@dataclass(frozen=True)
-class Route:
-    """What one event type means: journeys it starts, and running journeys it must reach."""
-
-    starts: tuple[JourneySpec, ...] = ()
-    signals: tuple[JourneySpec, ...] = ()
 
 
 @dataclass

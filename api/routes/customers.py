@@ -9,13 +9,13 @@ from sqlmodel import col, select
 from api.deps import CustomerId, DbDep, StateDep, customer_or_404, no_customer
 from api.schemas import MessageOut
 from core.customer_store import upsert_customer
-from core.customers import Customer, CustomerIn
+from journeys.contracts.customers import Customer, CustomerIn
 from core.erasure import ErasureReport, erase_customer
 from core.event_store import store_events
-from core.one_off_messages import MESSAGE_JOURNEY, OneOffMessageAccepted, OneOffMessageIn, message_event
+from journeys.contracts.one_off_messages import MESSAGE_JOURNEY, OneOffMessageAccepted, OneOffMessageIn, message_event
 from core.tables import MessageRow
 from core.template_catalog import TemplateError
-from workflows.definition import workflow_id
+from journeys.contracts.journey_spec import workflow_id
 
 router = APIRouter(tags=["customers"])
 

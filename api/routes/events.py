@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from api.bodies import BodyTooLarge, read_body
 from api.deps import DbDep, OutboxDep
 from core.event_store import store_events
-from core.events import MAX_BATCH, RESERVED_PREFIX, Event, EventBatch, EventsAccepted
+from journeys.contracts.events import MAX_BATCH, RESERVED_PREFIX, Event, EventBatch, EventsAccepted
 
 router = APIRouter(tags=["events"])
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Service temporal-create-namespace (image temporalio/admin-tools), once the server is up:
 # make sure the namespace the app uses exists and carries the custom search attributes
-# every journey sets (core/search_attributes.py). The dev stack gets the same from
+# every journey sets (journeys/contracts/search_attributes.py). The dev stack gets the same from
 # `temporal server start-dev --search-attribute ...` (core/dev_stack.py).
 #
 # Safe on every `docker compose up`: an existing namespace is left alone, and with SQL
@@ -37,7 +37,7 @@ ensure_namespace() {
 }
 
 # One line per attribute, all Keyword: tests/test_docker_compose.py reads these lines and
-# compares them with core/search_attributes.py.
+# compares them with journeys/contracts/search_attributes.py.
 create_search_attributes() {
   temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name CustomerId --type Keyword &&
   temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name Journey --type Keyword &&

@@ -11,12 +11,12 @@ from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.contracts import DeliverInput
+from journeys.contracts.activity_io import DeliverInput
 from activities.deliver import DeliveryActivities
 from activities.esp.base import TransientSendError
 from activities.esp.smtp import SmtpSender
 from core.customer_store import upsert_customer
-from core.customers import CustomerIn
+from journeys.contracts.customers import CustomerIn
 from core.database import Database
 from core.mail_catcher import MailCatcher, read_mailbox
 from core.settings import PROJECT_ROOT, Settings

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.customer_store import get_customer, upsert_customer
-from core.customers import CustomerIn
+from journeys.contracts.customers import CustomerIn
 from core.database import Database
 
 

@@ -6,7 +6,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.database import Database
 from core.dispatch import Delivery, Dispatcher
-from core.events import Event
+from journeys.contracts.events import Event
 from workflows.registry import discover
 
 

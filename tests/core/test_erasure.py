@@ -4,12 +4,12 @@ from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
 from core.customer_store import upsert_customer
-from core.customers import CustomerIn
+from journeys.contracts.customers import CustomerIn
 from core.database import Database
 from core.erasure import erase_customer
 from core.suppressions import email_hash
 from core.event_store import store_events
-from core.events import Event
+from journeys.contracts.events import Event
 from core.tables import CustomerRow, DispatchRow, EventRow, MessageRow, SuppressionRow, utcnow
 from workflows.registry import discover
 

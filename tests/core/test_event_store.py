@@ -6,7 +6,7 @@ from sqlmodel import select
 
 from core.database import Database
 from core.event_store import store_events
-from core.events import Event
+from journeys.contracts.events import Event
 from core.tables import DispatchRow, EventRow
 
 

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.database import Database
 from core.event_store import store_events
-from core.events import Event
+from journeys.contracts.events import Event
 from core.outbox import Outbox
 from core.tables import DispatchRow, utcnow
 from core.temporal import DATA_CONVERTER

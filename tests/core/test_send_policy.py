@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.send_policy import FrequencyCap, QuietHours, caps_from, capped_until
+from journeys.contracts.send_rules import FrequencyCap, QuietHours, caps_from, capped_until
 
 PARIS = ZoneInfo("Europe/Paris")
 NIGHT = QuietHours(time(21, 0), time(8, 0))

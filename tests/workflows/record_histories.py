@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.binaries import temporal_test_server
 from core.temporal import DATA_CONVERTER
 from core.testing import JourneyEnv, register_search_attributes, running_journeys
-from workflows.definition import workflow_id
+from journeys.contracts.journey_spec import workflow_id
 from workflows.registry import discover
 
 HISTORIES = Path(__file__).resolve().parent / "histories"

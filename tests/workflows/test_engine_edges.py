@@ -15,10 +15,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.database import Database
 from core.dispatch import Dispatcher
-from core.events import Event
+from journeys.contracts.events import Event
 from core.identity import merge_into
 from core.journey_control import cancel_journey
-from core.journey_models import QUERY_STATE, JourneyResult, JourneyState
+from journeys.contracts.journey_io import QUERY_STATE, JourneyResult, JourneyState
 from core.migrate import upgrade
 from core.testing import running_journeys
 from tests.conftest import wait_until

@@ -2,7 +2,7 @@
 
 from workflows.engine import Event, Journey, journey
 
-from core.one_off_messages import MESSAGE_EVENT, MESSAGE_JOURNEY
+from journeys.contracts.one_off_messages import MESSAGE_EVENT, MESSAGE_JOURNEY
 
 
 @journey(trigger=MESSAGE_EVENT, reentry="always", key="message_id", name=MESSAGE_JOURNEY)

@@ -5,7 +5,7 @@ from temporalio import workflow
 from workflows.engine import Event, Journey, journey
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import DELIVER, DeliverInput, DeliverResult
+    from journeys.contracts.activity_io import DELIVER, DeliverInput, DeliverResult
 
 
 @journey(trigger="promo.due", reentry="always", key="promo_id")

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from core.customers import Customer
-from core.events import Event
+from journeys.contracts.customers import Customer
+from journeys.contracts.events import Event
 
 SIGNAL_EVENT = "event"
 QUERY_STATE = "state"

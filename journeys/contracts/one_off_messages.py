@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.events import ID_PATTERN, Event, derived_id
+from journeys.contracts.events import ID_PATTERN, Event, derived_id
 
 MESSAGE_EVENT = "journeys.message"
 MESSAGE_JOURNEY = "message"

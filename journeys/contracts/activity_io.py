@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from core.customers import Customer
+from journeys.contracts.customers import Customer
 
 DELIVER = "deliver"
 CANCEL_DEFERRED = "cancel_deferred"

@@ -1,0 +1,67 @@
+"""What a journey declares, as the services outside the sandbox read it: its spec, its
+workflow ids, and the routes of event types to journeys (``JourneyRoutes``).
+
+The registry (workflows/registry.py) builds these from the journey classes; dispatch
+and operator actions read them through ``JourneyRoutes`` and never import journey code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+Reentry = Literal["never", "after_exit", "always"]
+
+
+def workflow_id(journey_name: str, customer_id: str, key: str | None = None) -> str:
+    """Deterministic, from business keys: a second trigger finds the running journey.
+
+    Keyed journeys (``reentry="always"``) run once per key value, e.g. per cart.
+    """
+    base = f"journey:{journey_name}:{customer_id}"
+    return f"{base}:{key}" if key is not None else base
+
+
+@dataclass(frozen=True)
+class JourneySpec:
+    """What a journey declares (``@journey``); dispatch reads it to route events."""
+
+    name: str
+    triggers: frozenset[str]
+    exit_on: frozenset[str]
+    listens_to: frozenset[str]  # declared extra event types that wait_for consumes
+    reentry: Reentry
+    cls: type[Any]  # the Journey subclass (workflows/engine.py); only the worker runs it
+    key: str | None = None  # with reentry="always": the trigger property that names a run
+
+    @property
+    def listened(self) -> frozenset[str]:
+        """Every event type this journey must receive once it runs."""
+        return self.exit_on | self.listens_to
+
+    def key_of(self, properties: Mapping[str, Any]) -> str | None:
+        """The run key (reentry="always") an event's properties carry, if any."""
+        if self.key is None:
+            return None
+        value = properties.get(self.key)
+        return None if value is None or str(value) == "" else str(value)
+
+
+@dataclass(frozen=True)
+class Route:
+    """What one event type means: journeys it starts, and running journeys it must reach."""
+
+    starts: tuple[JourneySpec, ...] = ()
+    signals: tuple[JourneySpec, ...] = ()
+
+
+class JourneyRoutes(Protocol):
+    """The journeys a process knows and where each event type goes (workflows.registry.Registry)."""
+
+    @property
+    def journeys(self) -> Mapping[str, JourneySpec]: ...
+
+    def route(self, event_type: str) -> Route: ...
+
+    def cares_about(self, event_type: str) -> bool: ...
