@@ -29,10 +29,10 @@ COPY templates/ templates/
 COPY worker.py README.m[d] ./
 
 # Editable install, run from source in /app. A regular `pip install .` would install the
-# packages (core/migrations/versions included: setuptools finds it as a namespace package)
+# packages (journeys/storage/migrations/versions included: setuptools finds it as a namespace package)
 # into site-packages but not templates/, which is no package: Settings.templates_dir is
 # <parent of core/>/templates and would point into site-packages. Installed editable, core/
-# stays in /app, so templates/ and core/migrations/ are found where the code expects them,
+# stays in /app, so templates/ and journeys/storage/migrations/ are found where the code expects them,
 # and the `journeys` console script still exists. --no-deps: installed above.
 RUN pip install --no-cache-dir --no-deps -e . \
  && python -m compileall -q journeys core api workflows activities worker.py

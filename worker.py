@@ -18,8 +18,8 @@ from activities.customers import CustomerActivities
 from activities.deliver import DeliveryActivities
 from activities.esp import EmailSender, sender_from_settings
 from activities.experiments import ExperimentActivities
-from core.database import Database
-from core.settings import Settings, get_settings
+from journeys.storage.database import Database
+from journeys.storage.settings import Settings, get_settings
 from core.template_catalog import TemplateCatalog
 from workflows.registry import JourneyDefinitionError, Registry, discover
 
@@ -88,7 +88,7 @@ def build_worker(
 
 
 async def run_worker(settings: Settings) -> None:
-    from core.temporal import connect
+    from journeys.storage.temporal import connect
 
     registry = discover(settings.journey_packages)
     check_templates(settings, registry)  # before connecting: a mistake is reported at once

@@ -6,7 +6,7 @@ from temporalio import activity
 
 from journeys.contracts.activity_io import LOAD_CUSTOMER, LoadCustomerInput, LoadCustomerResult
 from core.customer_store import get_customer
-from core.database import Database
+from journeys.storage.database import Database
 
 
 class CustomerActivities:

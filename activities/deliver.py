@@ -45,11 +45,11 @@ from activities.render import RenderedEmail, TemplateError, TemplateRenderer
 from activities.unsubscribe_footer import MarketingFooter
 from core.customer_store import get_customer
 from journeys.contracts.customers import Customer
-from core.database import Database
+from journeys.storage.database import Database
 from core.identity import resolve
-from core.settings import Settings
+from journeys.storage.settings import Settings
 from core.suppressions import suppress
-from core.tables import MessageRow, utcnow
+from journeys.storage.tables import MessageRow, utcnow
 from core.template_catalog import TemplateCatalog, TemplateInfo
 
 log = logging.getLogger("journeys.deliver")

@@ -7,8 +7,8 @@ from typing import Any
 from temporalio import activity
 
 from journeys.contracts.activity_io import RECORD_CONVERSION, RECORD_SPLIT, RecordConversionInput, RecordSplitInput
-from core.database import Database
-from core.tables import ConversionRow, SplitAssignmentRow, utcnow
+from journeys.storage.database import Database
+from journeys.storage.tables import ConversionRow, SplitAssignmentRow, utcnow
 
 
 class ExperimentActivities:

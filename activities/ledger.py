@@ -18,8 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.contracts.activity_io import DeliverInput, DeliverResult
 from journeys.contracts.customers import Customer
-from core.database import Database
-from core.tables import MessageRow, utcnow
+from journeys.storage.database import Database
+from journeys.storage.tables import MessageRow, utcnow
 from core.template_catalog import TemplateInfo
 
 FINAL = {"sent", "skipped", "failed", "unknown", "suppressed", "unsubscribed", "capped", "cancelled"}

@@ -23,12 +23,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.contracts.activity_io import IfCapped
 from journeys.contracts.customers import Customer
-from core.database import Database
+from journeys.storage.database import Database
 from journeys.contracts.send_rules import FrequencyCap, QuietHours, capped_until, caps_from
-from core.settings import Settings
+from journeys.storage.settings import Settings
 from core.subscriptions import unsubscribed_reason
 from core.suppressions import STOPS_TRANSACTIONAL, suppressions_of
-from core.tables import MessageRow
+from journeys.storage.tables import MessageRow
 from core.template_catalog import TemplateInfo
 
 # Ledger statuses that took a slot of the cap: on their way out, out, or maybe out.

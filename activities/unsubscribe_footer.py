@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from activities.render import RenderedEmail, TemplateRenderer
-from core.settings import Settings
+from journeys.storage.settings import Settings
 from core.template_catalog import TemplateError
 from core.unsubscribe_tokens import make_token
 

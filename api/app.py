@@ -24,11 +24,11 @@ from api.routes import (
     webhooks,
 )
 from api.state import AppState
-from core.database import Database
+from journeys.storage.database import Database
 from core.outbox import Outbox
-from core.settings import Settings, get_settings
+from journeys.storage.settings import Settings, get_settings
 from core.template_catalog import TemplateCatalog
-from core.temporal import connect
+from journeys.storage.temporal import connect
 from workflows.registry import Registry, discover
 
 log = logging.getLogger("journeys.api")

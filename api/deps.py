@@ -14,9 +14,9 @@ from api.state import AppState
 from core.customer_store import get_customer
 from journeys.contracts.customers import Customer
 from journeys.contracts.events import ID_PATTERN
-from core.database import Database
+from journeys.storage.database import Database
 from core.outbox import Outbox
-from core.settings import Settings
+from journeys.storage.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="Your Journeys API key")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from core.tables import MessageRow
+from journeys.storage.tables import MessageRow
 
 
 class MessageOut(BaseModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.database import Database
+from journeys.storage.database import Database
 from core.outbox import Outbox
-from core.settings import Settings
+from journeys.storage.settings import Settings
 from core.template_catalog import TemplateCatalog
 from workflows.registry import Registry
 

@@ -38,8 +38,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from journeys.contracts import search_attributes
 from core.binaries import temporal_cli
-from core.migrate import upgrade
-from core.temporal import DATA_CONVERTER
+from journeys.storage.migrate import upgrade
+from journeys.storage.temporal import DATA_CONVERTER
 from bench.memory import park_customers
 from bench.time_skipping import thirty_day_journey_seconds
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from core.binaries import temporal_test_server
-from core.temporal import DATA_CONVERTER
+from journeys.storage.temporal import DATA_CONVERTER
 from core.testing import register_search_attributes, running_journeys
 from workflows.registry import discover
 

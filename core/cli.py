@@ -10,7 +10,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from core.settings import get_settings
+from journeys.storage.settings import get_settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -60,7 +60,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from core.migrate import upgrade
+    from journeys.storage.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings.resolved_database_url)
@@ -69,10 +69,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_makemigration(args: argparse.Namespace) -> int:
-    from core.migrate import make_revision
+    from journeys.storage.migrate import make_revision
 
     make_revision(get_settings().resolved_database_url, args.message)
-    print("written to core/migrations/versions/: rename it NNNN_<what>.py, check it, commit it")
+    print("written to journeys/storage/migrations/versions/: rename it NNNN_<what>.py, check it, commit it")
     return 0
 
 
@@ -136,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     makemigration = sub.add_parser(
         "makemigration",
-        help="write a migration from the changes to core/tables.py (for developers)",
-        description="Compare core/tables.py with the database (migrated to head first) and write "
+        help="write a migration from the changes to journeys/storage/tables.py (for developers)",
+        description="Compare journeys/storage/tables.py with the database (migrated to head first) and write "
         "an Alembic migration for the difference.",
     )
     makemigration.add_argument("message", help='what changed, e.g. "add subscriptions"')

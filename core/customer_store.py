@@ -7,7 +7,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.contracts.customers import Customer, CustomerIn
-from core.tables import CustomerRow, utcnow
+from journeys.storage.tables import CustomerRow, utcnow
 
 
 def to_customer(row: CustomerRow) -> Customer:

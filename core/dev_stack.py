@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.binaries import temporal_cli
-from core.migrate import upgrade
-from core.settings import Settings
+from journeys.storage.migrate import upgrade
+from journeys.storage.settings import Settings
 
 STOP_GRACE_SECONDS = 10.0
 TEMPORAL_UI_PORT = 8233

@@ -25,11 +25,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.contracts import search_attributes as sa
 from journeys.contracts.customers import Customer
-from core.database import Database
+from journeys.storage.database import Database
 from journeys.contracts.events import Event
 from journeys.contracts.journey_io import SIGNAL_EVENT, JourneyInput
 from core.identity import aliases_of
-from core.tables import JourneyEntryRow, utcnow
+from journeys.storage.tables import JourneyEntryRow, utcnow
 from journeys.contracts.journey_spec import JourneyRoutes, JourneySpec, workflow_id
 
 log = logging.getLogger("journeys.dispatch")

@@ -17,11 +17,11 @@ from typing import Any
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.database import Database
+from journeys.storage.database import Database
 from core.event_store import StoreResult, store_events
 from journeys.contracts.events import Event, derived_id
 from core.suppressions import suppress
-from core.tables import MessageRow
+from journeys.storage.tables import MessageRow
 from core.webhooks.common import BOUNCED, COMPLAINED, EmailEvent
 
 log = logging.getLogger("journeys.email_feedback")

@@ -20,10 +20,10 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.database import Database
+from journeys.storage.database import Database
 from core.identity import aliases_of
 from core.journey_control import customer_workflow_ids
-from core.tables import (
+from journeys.storage.tables import (
     ConversionRow,
     CustomerAliasRow,
     CustomerRow,

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from core.database import Database
+from journeys.storage.database import Database
 from journeys.contracts.events import Event
-from core.tables import DispatchRow, EventRow, utcnow
+from journeys.storage.tables import DispatchRow, EventRow, utcnow
 
 # The API dispatches fresh events itself; the relay leaves them alone for this long.
 DISPATCH_LEASE = timedelta(seconds=15)

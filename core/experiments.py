@@ -7,8 +7,8 @@ from collections import defaultdict
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
-from core.database import Database
-from core.tables import ConversionRow, SplitAssignmentRow
+from journeys.storage.database import Database
+from journeys.storage.tables import ConversionRow, SplitAssignmentRow
 
 
 class VariantResult(BaseModel):

@@ -25,10 +25,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.customer_store import get_customer
-from core.database import Database
+from journeys.storage.database import Database
 from journeys.contracts.events import Event, derived_id
 from journeys.contracts.journey_io import MERGED_EVENT
-from core.tables import (
+from journeys.storage.tables import (
     ConversionRow,
     CustomerAliasRow,
     CustomerRow,

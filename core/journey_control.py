@@ -13,9 +13,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from sqlmodel import col, select
 
 from journeys.contracts import search_attributes as sa
-from core.database import Database
+from journeys.storage.database import Database
 from core.identity import aliases_of
-from core.tables import JourneyEntryRow
+from journeys.storage.tables import JourneyEntryRow
 from journeys.contracts.journey_io import QUERY_STATE, JourneyResult, JourneyState
 from journeys.contracts.journey_spec import JourneyRoutes, workflow_id
 

@@ -29,11 +29,11 @@ from temporalio.client import Client
 
 from core.customer_store import to_customer
 from journeys.contracts.customers import Customer
-from core.database import Database
+from journeys.storage.database import Database
 from core.dispatch import Dispatcher
 from core.event_store import DISPATCH_LEASE, to_event
 from journeys.contracts.events import Event
-from core.tables import CustomerAliasRow, CustomerRow, DispatchRow, EventRow, utcnow
+from journeys.storage.tables import CustomerAliasRow, CustomerRow, DispatchRow, EventRow, utcnow
 from journeys.contracts.journey_spec import JourneyRoutes
 
 log = logging.getLogger("journeys.outbox")

@@ -17,13 +17,13 @@ from email_validator import EmailNotValidError, validate_email
 
 from core.customer_store import merge_traits
 from journeys.contracts.customers import _is_time_zone
-from core.database import Database
+from journeys.storage.database import Database
 from core.event_store import StoreResult, store_events
 from journeys.contracts.events import Event
 from core.identity import merge_into, resolve
 from journeys.contracts.journey_io import MERGED_EVENT
 from core.segment import SegmentCall, SegmentError, corrected_timestamp, to_event
-from core.tables import utcnow
+from journeys.storage.tables import utcnow
 
 PROFILE_TRAITS = {"email", "timezone", "locale"}
 

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.database import Database
-from core.tables import SubscriptionRow, utcnow
+from journeys.storage.database import Database
+from journeys.storage.tables import SubscriptionRow, utcnow
 
 ALL_MARKETING = "*"
 

@@ -18,8 +18,8 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.database import Database
-from core.tables import SuppressionRow, utcnow
+from journeys.storage.database import Database
+from journeys.storage.tables import SuppressionRow, utcnow
 
 Reason = Literal["hard_bounce", "complaint", "manual", "erased"]
 # The reasons that stop transactional mail too: sending to an address that does not

@@ -12,15 +12,14 @@ bounce. Every template must declare it: the worker refuses to start otherwise.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from journeys.contracts.send_rules import RESERVED_TOPICS, TOPIC_PATTERN
+
 META_FILE = "template.toml"
-TOPIC_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
-RESERVED_TOPICS = {"transactional", "all"}
 
 Category = Literal["transactional", "marketing"]
 

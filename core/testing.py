@@ -47,18 +47,18 @@ from sqlmodel import col, select
 
 from core.customer_store import get_customer, upsert_customer
 from journeys.contracts.customers import CustomerIn
-from core.database import Database
+from journeys.storage.database import Database
 from core.dispatch import Dispatcher
 from journeys.contracts.events import Event
 from core.identity import merge_into
 from journeys.contracts.journey_io import QUERY_STATE, JourneyState
-from core.migrate import upgrade
+from journeys.storage.migrate import upgrade
 from journeys.contracts.one_off_messages import OneOffMessageIn, message_event
-from core.settings import Settings
+from journeys.storage.settings import Settings
 from core.subscriptions import ALL_MARKETING, set_subscriptions
 from core.suppressions import Reason, suppress
-from core.tables import MessageRow
-from core.temporal import DATA_CONVERTER
+from journeys.storage.tables import MessageRow
+from journeys.storage.temporal import DATA_CONVERTER
 from journeys.contracts.journey_spec import workflow_id
 from workflows.registry import Registry, discover
 

@@ -14,9 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from journeys.contracts import search_attributes
 from core.binaries import temporal_cli
-from core.database import Database
-from core.migrate import upgrade
-from core.temporal import DATA_CONVERTER
+from journeys.storage.database import Database
+from journeys.storage.migrate import upgrade
+from journeys.storage.temporal import DATA_CONVERTER
 
 pytest_plugins = ["core.testing"]
 

@@ -17,10 +17,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.esp.smtp import SmtpSender
 from api.app import create_app
-from core.database import Database
+from journeys.storage.database import Database
 from core.mail_catcher import CaughtMail, MailCatcher, read_mailbox
-from core.migrate import upgrade
-from core.settings import Settings
+from journeys.storage.migrate import upgrade
+from journeys.storage.settings import Settings
 from tests.conftest import free_port, wait_until
 from worker import build_worker
 

@@ -22,7 +22,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 
 from journeys.contracts import search_attributes
 from core.cli import build_parser
-from core.settings import Settings
+from journeys.storage.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -325,7 +325,7 @@ def test_journeys_variables_are_settings_fields(compose: dict[str, Any], dockerf
             names |= {item.split("=", 1)[0] for item in shlex.split(arguments) if item.startswith(PREFIX)}
     assert Settings.model_config.get("env_prefix") == PREFIX
     unknown = sorted(name for name in names if name[len(PREFIX) :].lower() not in Settings.model_fields)
-    assert not unknown, f"not settings of core.settings.Settings (typo?): {unknown}"
+    assert not unknown, f"not settings of journeys.storage.settings.Settings (typo?): {unknown}"
 
 
 def test_shared_settings_pass_production_validation(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

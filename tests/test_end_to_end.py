@@ -167,7 +167,7 @@ async def test_erasing_a_customer_removes_journeys_data_and_keeps_only_a_suppres
     from sqlmodel import select
 
     from core.suppressions import email_hash
-    from core.tables import EventRow, MessageRow, SuppressionRow
+    from journeys.storage.tables import EventRow, MessageRow, SuppressionRow
 
     customer = f"gdpr-{uuid.uuid4().hex[:6]}"
     async with stack.http() as http:
@@ -201,7 +201,7 @@ async def test_erasing_a_customer_removes_journeys_data_and_keeps_only_a_suppres
 
 
 async def test_split_results_over_http(stack: Stack) -> None:
-    from core.tables import ConversionRow, SplitAssignmentRow, utcnow
+    from journeys.storage.tables import ConversionRow, SplitAssignmentRow, utcnow
 
     journey, now = "welcome", utcnow()
     run = uuid.uuid4().hex[:6]

@@ -7,7 +7,7 @@ so the worker refuses to start instead of failing sends later.
 
 from __future__ import annotations
 
-from core.settings import Settings
+from journeys.storage.settings import Settings
 
 from activities.esp.base import EmailSender, MissingSetting, OutgoingEmail, PermanentSendError, TransientSendError
 

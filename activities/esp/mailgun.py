@@ -32,7 +32,7 @@ class MailgunSender:
 
     @classmethod
     def from_settings(cls, settings: object) -> MailgunSender:
-        """From core.settings.Settings (or anything with its attributes), read with getattr."""
+        """From journeys.storage.settings.Settings (or anything with its attributes), read with getattr."""
         return cls(
             setting(settings, "mailgun_api_key", "mailgun", required=True),
             setting(settings, "mailgun_domain", "mailgun", required=True),

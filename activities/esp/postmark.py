@@ -45,7 +45,7 @@ class PostmarkSender:
 
     @classmethod
     def from_settings(cls, settings: object) -> PostmarkSender:
-        """From core.settings.Settings (or anything with its attributes), read with getattr."""
+        """From journeys.storage.settings.Settings (or anything with its attributes), read with getattr."""
         return cls(
             setting(settings, "postmark_server_token", "postmark", required=True),
             base_url=setting(settings, "postmark_base_url", "postmark") or DEFAULT_BASE_URL,

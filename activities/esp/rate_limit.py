@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from sqlalchemy import text
 
 from activities.esp.base import TransientSendError
-from core.database import Database
-from core.tables import EspRateRow
+from journeys.storage.database import Database
+from journeys.storage.tables import EspRateRow
 
 # Takes the next slot only if it is within reach: a send that will not wait for its slot
 # must not use one up, or under a backlog every retry would push the queue further away.

@@ -39,7 +39,7 @@ class ResendSender:
 
     @classmethod
     def from_settings(cls, settings: object) -> ResendSender:
-        """From core.settings.Settings (or anything with its attributes), read with getattr."""
+        """From journeys.storage.settings.Settings (or anything with its attributes), read with getattr."""
         return cls(
             setting(settings, "resend_api_key", "resend", required=True),
             base_url=setting(settings, "resend_base_url", "resend") or DEFAULT_BASE_URL,

@@ -35,7 +35,7 @@ class SendGridSender:
 
     @classmethod
     def from_settings(cls, settings: object) -> SendGridSender:
-        """From core.settings.Settings (or anything with its attributes), read with getattr."""
+        """From journeys.storage.settings.Settings (or anything with its attributes), read with getattr."""
         return cls(
             setting(settings, "sendgrid_api_key", "sendgrid", required=True),
             base_url=setting(settings, "sendgrid_base_url", "sendgrid") or DEFAULT_BASE_URL,

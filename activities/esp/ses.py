@@ -69,7 +69,7 @@ class SesSender:
 
     @classmethod
     def from_settings(cls, settings: object) -> SesSender:
-        """From core.settings.Settings (or anything with its attributes), read with getattr."""
+        """From journeys.storage.settings.Settings (or anything with its attributes), read with getattr."""
         return cls(
             setting(settings, "ses_region", "ses", required=True),
             setting(settings, "ses_access_key_id", "ses", required=True),

@@ -18,7 +18,7 @@ from email.utils import formataddr, formatdate, make_msgid, parseaddr
 import aiosmtplib
 
 from activities.esp.base import MissingSetting, OutgoingEmail, PermanentSendError, TransientSendError
-from core.settings import Settings
+from journeys.storage.settings import Settings
 
 # Servers drop idle clients (often after 60-300 s); don't reuse one idle this long.
 MAX_IDLE_SECONDS = 30.0

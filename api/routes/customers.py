@@ -13,7 +13,7 @@ from journeys.contracts.customers import Customer, CustomerIn
 from core.erasure import ErasureReport, erase_customer
 from core.event_store import store_events
 from journeys.contracts.one_off_messages import MESSAGE_JOURNEY, OneOffMessageAccepted, OneOffMessageIn, message_event
-from core.tables import MessageRow
+from journeys.storage.tables import MessageRow
 from core.template_catalog import TemplateError
 from journeys.contracts.journey_spec import workflow_id
 

@@ -24,7 +24,7 @@ from api.deps import StateDep
 from api.unsubscribe_page import done_page, error_page, preferences_page
 from core.customer_store import get_customer
 from core.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
-from core.template_catalog import TOPIC_PATTERN
+from journeys.contracts.send_rules import TOPIC_PATTERN
 from core.unsubscribe_tokens import InvalidToken, UnsubscribeClaims, read_token
 
 log = logging.getLogger("journeys.unsubscribe")

@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse
 from api.bodies import BodyTooLarge, read_body
 from api.deps import StateDep
 from core.email_feedback import record_email_events
-from core.settings import Settings
-from core.tables import WebhookTokenRow, utcnow
+from journeys.storage.settings import Settings
+from journeys.storage.tables import WebhookTokenRow, utcnow
 from core.webhooks import mailgun, postmark, resend, sendgrid, ses
 from core.webhooks.common import EmailEvent, WebhookRejected
 

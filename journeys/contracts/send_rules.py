@@ -1,4 +1,4 @@
-"""The time rules of the send policy, as pure functions: quiet hours and frequency caps.
+"""The send policy's pure rules: topic names, quiet hours and frequency caps.
 
 No I/O and no clock of their own (callers pass ``now``), so they are tested exactly and
 used both by the delivery activity (activities/policy.py) and by anything that wants to
@@ -12,6 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+# Marketing topics a customer can unsubscribe from ("offers", "product"); the names below
+# mean something else (all marketing, the transactional category).
+TOPIC_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
+RESERVED_TOPICS = {"transactional", "all"}
 
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$")
 

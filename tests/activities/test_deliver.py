@@ -17,10 +17,10 @@ from activities.esp.base import TransientSendError
 from activities.esp.smtp import SmtpSender
 from core.customer_store import upsert_customer
 from journeys.contracts.customers import CustomerIn
-from core.database import Database
+from journeys.storage.database import Database
 from core.mail_catcher import MailCatcher, read_mailbox
-from core.settings import PROJECT_ROOT, Settings
-from core.tables import MessageRow, utcnow
+from journeys.storage.settings import PROJECT_ROOT, Settings
+from journeys.storage.tables import MessageRow, utcnow
 from tests.conftest import free_port, wait_until
 
 

@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.app import create_app
-from core.migrate import upgrade
-from core.settings import Settings
-from core.temporal import DATA_CONVERTER
+from journeys.storage.migrate import upgrade
+from journeys.storage.settings import Settings
+from journeys.storage.temporal import DATA_CONVERTER
 from tests.conftest import free_port
 
 API_KEY = "test-key-0123456789"

@@ -6,7 +6,7 @@ import httpx
 from fastapi import FastAPI
 from sqlmodel import select
 
-from core.tables import DispatchRow, EventRow
+from journeys.storage.tables import DispatchRow, EventRow
 
 
 async def test_subscriptions_default_to_subscribed_and_change_per_topic(api: httpx.AsyncClient) -> None:

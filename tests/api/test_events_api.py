@@ -6,7 +6,7 @@ import httpx
 from fastapi import FastAPI
 from sqlmodel import select
 
-from core.tables import EventRow
+from journeys.storage.tables import EventRow
 
 
 async def stored_ids(app: FastAPI) -> list[str]:
@@ -82,7 +82,7 @@ async def test_more_than_1000_events_is_422(api: httpx.AsyncClient) -> None:
 async def test_events_are_accepted_while_temporal_is_away_and_wait_in_the_outbox(
     api: httpx.AsyncClient, api_app: FastAPI
 ) -> None:
-    from core.tables import DispatchRow
+    from journeys.storage.tables import DispatchRow
     from tests.conftest import wait_until
 
     response = await api.post("/v1/events", json={"id": "e1", "type": "user.signed_up", "customer_id": "c1"})

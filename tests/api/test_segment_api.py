@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from segment.analytics.client import Client as SegmentClient
 from sqlmodel import col, select
 
-from core.database import Database
-from core.tables import CustomerAliasRow, CustomerRow, DispatchRow, EventRow
+from journeys.storage.database import Database
+from journeys.storage.tables import CustomerAliasRow, CustomerRow, DispatchRow, EventRow
 from tests.api.conftest import API_KEY
 
 

@@ -105,7 +105,7 @@ async def test_a_token_for_an_erased_customer_answers_and_stores_nothing(
 ) -> None:
     from sqlmodel import select
 
-    from core.tables import SubscriptionRow
+    from journeys.storage.tables import SubscriptionRow
 
     async with httpx.AsyncClient() as mailbox_provider:
         answer = await mailbox_provider.post(f"{live_api}/u/{make_token(secret, 'gone', 'offers')}", **ONE_CLICK)  # type: ignore[arg-type]

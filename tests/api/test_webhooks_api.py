@@ -31,9 +31,9 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from core.database import Database
+from journeys.storage.database import Database
 from core.suppressions import suppressions_of
-from core.tables import EventRow, MessageRow, utcnow
+from journeys.storage.tables import EventRow, MessageRow, utcnow
 from tests.conftest import wait_until
 
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())

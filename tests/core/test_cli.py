@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.settings import PROJECT_ROOT
+from journeys.storage.settings import PROJECT_ROOT
 
 
 def run_worker(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from core.customer_store import get_customer, upsert_customer
 from journeys.contracts.customers import CustomerIn
-from core.database import Database
+from journeys.storage.database import Database
 
 
 async def test_upsert_creates_then_replaces(db: Database) -> None:

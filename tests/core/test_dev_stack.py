@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from core.dev_stack import port_in_use
 from core.mail_catcher import CaughtMail, read_mailbox
-from core.temporal import DATA_CONVERTER
+from journeys.storage.temporal import DATA_CONVERTER
 from tests.conftest import free_port, wait_until
 
 

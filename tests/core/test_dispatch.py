@@ -4,7 +4,7 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
-from core.database import Database
+from journeys.storage.database import Database
 from core.dispatch import Delivery, Dispatcher
 from journeys.contracts.events import Event
 from workflows.registry import discover

@@ -5,12 +5,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.customer_store import upsert_customer
 from journeys.contracts.customers import CustomerIn
-from core.database import Database
+from journeys.storage.database import Database
 from core.erasure import erase_customer
 from core.suppressions import email_hash
 from core.event_store import store_events
 from journeys.contracts.events import Event
-from core.tables import CustomerRow, DispatchRow, EventRow, MessageRow, SuppressionRow, utcnow
+from journeys.storage.tables import CustomerRow, DispatchRow, EventRow, MessageRow, SuppressionRow, utcnow
 from workflows.registry import discover
 
 

@@ -4,10 +4,10 @@ import asyncio
 
 from sqlmodel import select
 
-from core.database import Database
+from journeys.storage.database import Database
 from core.event_store import store_events
 from journeys.contracts.events import Event
-from core.tables import DispatchRow, EventRow
+from journeys.storage.tables import DispatchRow, EventRow
 
 
 def ev(event_id: str, type: str = "user.signed_up", customer: str = "c1", **props: object) -> Event:

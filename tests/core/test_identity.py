@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlmodel import select
 
 from core.customer_store import get_customer, merge_traits
-from core.database import Database
+from journeys.storage.database import Database
 from core.identity import aliases_of, merge_into, resolve
 from core.subscriptions import set_subscriptions
-from core.tables import EventRow, SubscriptionRow, utcnow
+from journeys.storage.tables import EventRow, SubscriptionRow, utcnow
 
 
 async def test_the_anonymous_profile_folds_into_the_known_one_and_the_known_values_win(db: Database) -> None:

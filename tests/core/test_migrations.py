@@ -1,12 +1,12 @@
-"""The migrations build exactly the schema core/tables.py describes (SQLite and PostgreSQL)."""
+"""The migrations build exactly the schema journeys/storage/tables.py describes (SQLite and PostgreSQL)."""
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import core.tables  # noqa: F401  (registers the tables)
-from core.database import sync_url
+import journeys.storage.tables  # noqa: F401  (registers the tables)
+from journeys.storage.database import sync_url
 
 
 def test_migrated_database_matches_the_models(database_url: str) -> None:
@@ -16,4 +16,4 @@ def test_migrated_database_matches_the_models(database_url: str) -> None:
             differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     finally:
         engine.dispose()
-    assert differences == [], "core/tables.py changed without a migration: run `journeys makemigration`"
+    assert differences == [], "journeys/storage/tables.py changed without a migration: run `journeys makemigration`"

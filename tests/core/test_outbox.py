@@ -10,12 +10,12 @@ from sqlmodel import select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from core.database import Database
+from journeys.storage.database import Database
 from core.event_store import store_events
 from journeys.contracts.events import Event
 from core.outbox import Outbox
-from core.tables import DispatchRow, utcnow
-from core.temporal import DATA_CONVERTER
+from journeys.storage.tables import DispatchRow, utcnow
+from journeys.storage.temporal import DATA_CONVERTER
 from tests.conftest import free_port
 from workflows.registry import Registry
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import PROJECT_ROOT
+from journeys.storage.settings import PROJECT_ROOT
 from core.template_catalog import TemplateCatalog, TemplateError, TemplateInfo
 
 

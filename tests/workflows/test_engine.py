@@ -145,7 +145,7 @@ async def test_events_in_flight_cross_continue_as_new_once_each(
 async def test_split_is_deterministic_weighted_and_recorded_with_goal_conversions(journey_env: JourneyEnv) -> None:
     from sqlmodel import select
 
-    from core.tables import ConversionRow, SplitAssignmentRow
+    from journeys.storage.tables import ConversionRow, SplitAssignmentRow
 
     customers = [f"p{i}" for i in range(24)]
     for c in customers:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from core.database import Database
+from journeys.storage.database import Database
 from core.dispatch import Dispatcher
 from journeys.contracts.events import Event
 from core.identity import merge_into
 from core.journey_control import cancel_journey
 from journeys.contracts.journey_io import QUERY_STATE, JourneyResult, JourneyState
-from core.migrate import upgrade
+from journeys.storage.migrate import upgrade
 from core.testing import running_journeys
 from tests.conftest import wait_until
 from workflows.registry import discover

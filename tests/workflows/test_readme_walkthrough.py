@@ -14,7 +14,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from core.settings import PROJECT_ROOT
+from journeys.storage.settings import PROJECT_ROOT
 from core.testing import running_journeys
 from workflows.registry import discover
 

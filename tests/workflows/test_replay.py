@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from core.temporal import DATA_CONVERTER
+from journeys.storage.temporal import DATA_CONVERTER
 from worker import workflow_runner
 from workflows.registry import Registry, discover
 

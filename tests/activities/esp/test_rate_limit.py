@@ -11,7 +11,7 @@ from activities.esp.base import OutgoingEmail, TransientSendError
 from activities.esp.failover import as_chain
 from activities.esp.rate_limit import EspRateLimiter
 from activities.esp.resend import ResendSender
-from core.database import Database
+from journeys.storage.database import Database
 from tests.activities.esp.conftest import FakeProvider, Reply
 
 

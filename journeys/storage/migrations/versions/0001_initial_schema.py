@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-from core.tables import UtcDateTime
+from journeys.storage.tables import UtcDateTime
 
 
 revision = '0001'

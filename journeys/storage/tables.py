@@ -1,4 +1,4 @@
-"""Database tables (SQLModel). Schema changes go through core/migrations."""
+"""Database tables (SQLModel). Schema changes go through journeys/storage/migrations."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from core.settings import Settings
+from journeys.storage.settings import Settings
 
 DATA_CONVERTER = pydantic_data_converter
 

@@ -1,4 +1,4 @@
-"""Bring a database to the newest schema with the migrations in core/migrations."""
+"""Bring a database to the newest schema with the migrations in journeys/storage/migrations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
-from core.database import sync_url
+from journeys.storage.database import sync_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 

@@ -1,4 +1,4 @@
-"""Alembic environment: run by ``journeys migrate`` (core/migrate.py), not by alembic.ini."""
+"""Alembic environment: run by ``journeys migrate`` (journeys/storage/migrate.py), not by alembic.ini."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import core.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import journeys.storage.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -14,7 +14,7 @@ target_metadata = SQLModel.metadata
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
-    assert url, "core.migrate sets sqlalchemy.url"
+    assert url, "journeys.storage.migrate sets sqlalchemy.url"
     engine = create_engine(url)
     with engine.connect() as connection:
         context.configure(

@@ -15,7 +15,10 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from journeys.contracts.send_rules import TOPIC_PATTERN, QuietHours
+
+# The checkout (or /app in the image): templates/ sits beside the packages.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KNOWN_ESPS = ("smtp", "sendgrid", "postmark", "mailgun", "ses", "resend")
 DEV_POSTAL_ADDRESS = "Journeys development, 1 Example Street, Springfield (set JOURNEYS_POSTAL_ADDRESS)"
 
@@ -146,8 +149,6 @@ class Settings(BaseSettings):
     @field_validator("quiet_hours")
     @classmethod
     def _quiet_hours_format(cls, value: str) -> str:
-        from journeys.contracts.send_rules import QuietHours
-
         if value.strip():
             QuietHours.parse(value)  # raises ValueError naming the expected format
         return value.strip()
@@ -184,8 +185,6 @@ class Settings(BaseSettings):
     @field_validator("opt_in_topics")
     @classmethod
     def _topic_names(cls, value: str) -> str:
-        from core.template_catalog import TOPIC_PATTERN
-
         bad = [t.strip() for t in value.split(",") if t.strip() and not TOPIC_PATTERN.match(t.strip())]
         if bad:
             raise ValueError(f"JOURNEYS_OPT_IN_TOPICS: {', '.join(map(repr, bad))} are not topic names (lower case, digits, _ or -)")
