@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from journeys.contracts.activity_io import LOAD_CUSTOMER, LoadCustomerInput, LoadCustomerResult
-from core.customer_store import get_customer
+from journeys.customers.profiles import get_customer
 from journeys.storage.database import Database
 
 

@@ -43,10 +43,10 @@ from activities.ledger import Ledger, entry
 from activities.policy import Decision, SendPolicy
 from activities.render import RenderedEmail, TemplateError, TemplateRenderer
 from activities.unsubscribe_footer import MarketingFooter
-from core.customer_store import get_customer
+from journeys.customers.profiles import get_customer
 from journeys.contracts.customers import Customer
 from journeys.storage.database import Database
-from core.identity import resolve
+from journeys.customers.identity import resolve
 from journeys.storage.settings import Settings
 from core.suppressions import suppress
 from journeys.storage.tables import MessageRow, utcnow
@@ -73,7 +73,7 @@ class DeliveryActivities:
         async with self.db.session() as session:
             customer = await get_customer(session, input.customer_id)
             if customer is None:
-                # An anonymous id merged into a known customer (core/identity.py) whose journey
+                # An anonymous id merged into a known customer (journeys/customers/identity.py) whose journey
                 # has not heard of it yet: the send is theirs.
                 known = (await resolve(session, [input.customer_id])).get(input.customer_id)
                 if known is not None:

@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.state import AppState
-from core.customer_store import get_customer
+from journeys.customers.profiles import get_customer
 from journeys.contracts.customers import Customer
 from journeys.contracts.events import ID_PATTERN
 from journeys.storage.database import Database

@@ -28,7 +28,7 @@ from journeys.contracts.customers import Customer
 from journeys.storage.database import Database
 from journeys.contracts.events import Event
 from journeys.contracts.journey_io import SIGNAL_EVENT, JourneyInput
-from core.identity import aliases_of
+from journeys.customers.identity import aliases_of
 from journeys.storage.tables import JourneyEntryRow, utcnow
 from journeys.contracts.journey_spec import JourneyRoutes, JourneySpec, workflow_id
 
@@ -58,7 +58,7 @@ class Dispatcher:
 
         ``customer`` (the profile, if known) goes into the start input of journeys it starts;
         ``aliases``, the customer's other ids (looked up if not given), are where runs they
-        started before sign-up still wait (core/identity.py).
+        started before sign-up still wait (journeys/customers/identity.py).
         """
         route = self.registry.route(event.type)
         if route.signals and aliases is None:

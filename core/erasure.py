@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.storage.database import Database
-from core.identity import aliases_of
+from journeys.customers.identity import aliases_of
 from core.journey_control import customer_workflow_ids
 from journeys.storage.tables import (
     ConversionRow,
@@ -52,7 +52,7 @@ async def erase_customer(db: Database, client: Client, registry: JourneyRoutes, 
     """Erase everything about the customer; None if nothing is known about them."""
     async with db.session() as session:
         customer = await session.get(CustomerRow, customer_id)
-        # Ids merged into this customer (core/identity.py): what stands under them is theirs too.
+        # Ids merged into this customer (journeys/customers/identity.py): what stands under them is theirs too.
         aliases = await aliases_of(session, customer_id)
         ids = [customer_id, *aliases]
         event_ids = list((await session.exec(select(EventRow.id).where(col(EventRow.customer_id).in_(ids)))).all())

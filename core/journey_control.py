@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from journeys.contracts import search_attributes as sa
 from journeys.storage.database import Database
-from core.identity import aliases_of
+from journeys.customers.identity import aliases_of
 from journeys.storage.tables import JourneyEntryRow
 from journeys.contracts.journey_io import QUERY_STATE, JourneyResult, JourneyState
 from journeys.contracts.journey_spec import JourneyRoutes, workflow_id
@@ -45,7 +45,7 @@ async def journeys_of(client: Client, registry: JourneyRoutes, db: Database, cus
 async def customer_workflow_ids(registry: JourneyRoutes, db: Database, customer_id: str) -> list[tuple[str, str]]:
     """(journey, workflow id) of every journey the customer can be in: the one id of each
     unkeyed journey, and each recorded run of keyed ones (reentry="always"), under the
-    customer's id and every id merged into it (core/identity.py)."""
+    customer's id and every id merged into it (journeys/customers/identity.py)."""
     async with db.session() as session:
         ids = [customer_id, *await aliases_of(session, customer_id)]
         targets = [

@@ -27,11 +27,11 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from temporalio.client import Client
 
-from core.customer_store import to_customer
+from journeys.customers.profiles import to_customer
 from journeys.contracts.customers import Customer
 from journeys.storage.database import Database
 from core.dispatch import Dispatcher
-from core.event_store import DISPATCH_LEASE, to_event
+from journeys.intake.event_store import DISPATCH_LEASE, to_event
 from journeys.contracts.events import Event
 from journeys.storage.tables import CustomerAliasRow, CustomerRow, DispatchRow, EventRow, utcnow
 from journeys.contracts.journey_spec import JourneyRoutes

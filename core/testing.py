@@ -45,12 +45,12 @@ from journeys.contracts import search_attributes
 from core.binaries import temporal_test_server
 from sqlmodel import col, select
 
-from core.customer_store import get_customer, upsert_customer
+from journeys.customers.profiles import get_customer, upsert_customer
 from journeys.contracts.customers import CustomerIn
 from journeys.storage.database import Database
 from core.dispatch import Dispatcher
 from journeys.contracts.events import Event
-from core.identity import merge_into
+from journeys.customers.identity import merge_into
 from journeys.contracts.journey_io import QUERY_STATE, JourneyState
 from journeys.storage.migrate import upgrade
 from journeys.contracts.one_off_messages import OneOffMessageIn, message_event

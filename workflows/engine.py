@@ -441,7 +441,7 @@ class Journey:
 
     def _adopt(self, event: Event) -> None:
         """The customer this journey ran for turned out to be another id of a known customer
-        (core/identity.py): carry on as them. Sends go to their address from now on."""
+        (journeys/customers/identity.py): carry on as them. Sends go to their address from now on."""
         known = str(event.properties["customer_id"])
         workflow.logger.info("journey %s: customer %s is now %s", self.spec.name, self._customer_id, known)
         self._customer_id = known

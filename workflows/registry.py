@@ -75,7 +75,7 @@ class Registry:
                 "declare the types it can take with @journey(listens_to=...)"
             )
         self.journeys[spec.name] = spec
-        # Every running journey hears of its customer being merged into another (core/identity.py).
+        # Every running journey hears of its customer being merged into another (journeys/customers/identity.py).
         self.listened[spec.name] = spec.listened | frozenset(waited) | {MERGED_EVENT}
         self.templates[spec.name] = [(t, f"{source_file}:{line}") for t, line in sent_templates(body)]
         self._routes.clear()

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from api.bodies import BodyTooLarge, read_body
 from api.deps import DbDep, OutboxDep
-from core.event_store import store_events
+from journeys.intake.event_store import store_events
 from journeys.contracts.events import MAX_BATCH, RESERVED_PREFIX, Event, EventBatch, EventsAccepted
 
 router = APIRouter(tags=["events"])

@@ -25,8 +25,8 @@ from fastapi.responses import JSONResponse
 
 from api.bodies import BodyTooLarge, read_body
 from api.deps import StateDep
-from core.segment import MAX_BATCH_BYTES, MAX_CALL_BYTES, CallType, SegmentBatch, SegmentCall, SegmentError, parse_call
-from core.segment_ingest import ProfileUpdate, ingest, profile_update
+from journeys.intake.segment_calls import MAX_BATCH_BYTES, MAX_CALL_BYTES, CallType, SegmentBatch, SegmentCall, SegmentError, parse_call
+from journeys.intake.segment_ingest import ProfileUpdate, ingest, profile_update
 
 log = logging.getLogger("journeys.segment")
 router = APIRouter(tags=["segment"])

@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api.bodies import BodyTooLarge, read_body
 from api.deps import StateDep
 from api.unsubscribe_page import done_page, error_page, preferences_page
-from core.customer_store import get_customer
+from journeys.customers.profiles import get_customer
 from core.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
 from journeys.contracts.send_rules import TOPIC_PATTERN
 from core.unsubscribe_tokens import InvalidToken, UnsubscribeClaims, read_token

@@ -4,7 +4,7 @@ SendGrid (ECDSA signed event webhook), Mailgun (HMAC, fresh timestamp, unused to
 Postmark (basic auth in the webhook URL), Amazon SES through SNS (message signature, the
 certificate's host allow-listed, subscriptions confirmed), Resend (Svix signature). A
 request that fails verification gets a 401 and changes nothing. What passes is recorded
-by core/email_feedback.py: events for journeys, suppression for bounces and complaints.
+by journeys/intake/email_feedback.py: events for journeys, suppression for bounces and complaints.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from api.bodies import BodyTooLarge, read_body
 from api.deps import StateDep
-from core.email_feedback import record_email_events
+from journeys.intake.email_feedback import record_email_events
 from journeys.storage.settings import Settings
 from journeys.storage.tables import WebhookTokenRow, utcnow
 from core.webhooks import mailgun, postmark, resend, sendgrid, ses

@@ -22,7 +22,7 @@ class CustomerIn(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        if not _is_time_zone(value):
+        if not is_time_zone(value):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'Europe/Berlin')")
         return value
 
@@ -38,7 +38,7 @@ class Customer(BaseModel):
 
 
 @lru_cache(maxsize=1024)
-def _is_time_zone(name: str) -> bool:
+def is_time_zone(name: str) -> bool:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

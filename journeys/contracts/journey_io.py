@@ -13,7 +13,7 @@ from journeys.contracts.events import Event
 SIGNAL_EVENT = "event"
 QUERY_STATE = "state"
 # The engine's own event, sent to every journey running under an id that turned out to be
-# another id of a known customer (core/identity.py): the journey carries on as them.
+# another id of a known customer (journeys/customers/identity.py): the journey carries on as them.
 MERGED_EVENT = "journeys.customer_merged"
 
 

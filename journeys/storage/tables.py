@@ -187,7 +187,7 @@ class SubscriptionRow(SQLModel, table=True):
 
 class CustomerAliasRow(SQLModel, table=True):
     """Another id the same customer was known by (a Segment anonymousId before sign-up, an
-    alias call's previousId): events under it belong to ``customer_id``. See core/identity.py."""
+    alias call's previousId): events under it belong to ``customer_id``. See journeys/customers/identity.py."""
 
     __tablename__ = "customer_aliases"
 

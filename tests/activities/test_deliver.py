@@ -15,7 +15,7 @@ from journeys.contracts.activity_io import DeliverInput
 from activities.deliver import DeliveryActivities
 from activities.esp.base import TransientSendError
 from activities.esp.smtp import SmtpSender
-from core.customer_store import upsert_customer
+from journeys.customers.profiles import upsert_customer
 from journeys.contracts.customers import CustomerIn
 from journeys.storage.database import Database
 from core.mail_catcher import MailCatcher, read_mailbox

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from core.customer_store import get_customer, upsert_customer
+from journeys.customers.profiles import get_customer, upsert_customer
 from journeys.contracts.customers import CustomerIn
 from journeys.storage.database import Database
 

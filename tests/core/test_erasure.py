@@ -3,12 +3,12 @@
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
-from core.customer_store import upsert_customer
+from journeys.customers.profiles import upsert_customer
 from journeys.contracts.customers import CustomerIn
 from journeys.storage.database import Database
 from core.erasure import erase_customer
 from core.suppressions import email_hash
-from core.event_store import store_events
+from journeys.intake.event_store import store_events
 from journeys.contracts.events import Event
 from journeys.storage.tables import CustomerRow, DispatchRow, EventRow, MessageRow, SuppressionRow, utcnow
 from workflows.registry import discover

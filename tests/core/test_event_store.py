@@ -5,7 +5,7 @@ import asyncio
 from sqlmodel import select
 
 from journeys.storage.database import Database
-from core.event_store import store_events
+from journeys.intake.event_store import store_events
 from journeys.contracts.events import Event
 from journeys.storage.tables import DispatchRow, EventRow
 

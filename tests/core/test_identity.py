@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from core.customer_store import get_customer, merge_traits
+from journeys.customers.profiles import get_customer, merge_traits
 from journeys.storage.database import Database
-from core.identity import aliases_of, merge_into, resolve
+from journeys.customers.identity import aliases_of, merge_into, resolve
 from core.subscriptions import set_subscriptions
 from journeys.storage.tables import EventRow, SubscriptionRow, utcnow
 

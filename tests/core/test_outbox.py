@@ -11,7 +11,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.storage.database import Database
-from core.event_store import store_events
+from journeys.intake.event_store import store_events
 from journeys.contracts.events import Event
 from core.outbox import Outbox
 from journeys.storage.tables import DispatchRow, utcnow

@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from journeys.storage.database import Database
 from core.dispatch import Dispatcher
 from journeys.contracts.events import Event
-from core.identity import merge_into
+from journeys.customers.identity import merge_into
 from core.journey_control import cancel_journey
 from journeys.contracts.journey_io import QUERY_STATE, JourneyResult, JourneyState
 from journeys.storage.migrate import upgrade

@@ -24,7 +24,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.customer_store import get_customer
+from journeys.customers.profiles import get_customer
 from journeys.storage.database import Database
 from journeys.contracts.events import Event, derived_id
 from journeys.contracts.journey_io import MERGED_EVENT

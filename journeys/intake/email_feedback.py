@@ -18,7 +18,7 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.storage.database import Database
-from core.event_store import StoreResult, store_events
+from journeys.intake.event_store import StoreResult, store_events
 from journeys.contracts.events import Event, derived_id
 from core.suppressions import suppress
 from journeys.storage.tables import MessageRow

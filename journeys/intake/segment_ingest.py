@@ -1,4 +1,4 @@
-"""Apply Segment calls (core/segment.py) in order: profiles, merges, then the event store.
+"""Apply Segment calls (journeys/intake/segment_calls.py) in order: profiles, merges, then the event store.
 
 Everything is checked before anything is written, so a bad call refuses the request
 whole. Profiles and merges are written as the calls come (an ``identify`` then a
@@ -15,14 +15,14 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from core.customer_store import merge_traits
-from journeys.contracts.customers import _is_time_zone
+from journeys.customers.profiles import merge_traits
+from journeys.contracts.customers import is_time_zone
 from journeys.storage.database import Database
-from core.event_store import StoreResult, store_events
+from journeys.intake.event_store import StoreResult, store_events
 from journeys.contracts.events import Event
-from core.identity import merge_into, resolve
+from journeys.customers.identity import merge_into, resolve
 from journeys.contracts.journey_io import MERGED_EVENT
-from core.segment import SegmentCall, SegmentError, corrected_timestamp, to_event
+from journeys.intake.segment_calls import SegmentCall, SegmentError, corrected_timestamp, to_event
 from journeys.storage.tables import utcnow
 
 PROFILE_TRAITS = {"email", "timezone", "locale"}
@@ -46,7 +46,7 @@ def profile_update(call: SegmentCall, where: str) -> ProfileUpdate:
         except EmailNotValidError as exc:
             raise SegmentError(f"{where}.traits.email: {exc}") from None
     zone = context.get("timezone") or traits.get("timezone")
-    if zone is not None and not (isinstance(zone, str) and _is_time_zone(zone)):
+    if zone is not None and not (isinstance(zone, str) and is_time_zone(zone)):
         raise SegmentError(f"{where}.context.timezone: unknown IANA time zone {zone!r} (e.g. 'Europe/Berlin')")
     locale = context.get("locale") or traits.get("locale")
     if locale is not None and not (isinstance(locale, str) and len(locale) <= 35):

@@ -1,8 +1,9 @@
 """The Segment tracking spec, read as Journeys' own calls: identify, track, page, screen,
 group and alias (https://segment.com/docs/connections/spec/).
 
-Pure translation, no I/O: ``parse_message`` checks one call and ``SegmentBatch`` the
-whole request; api/routes/segment.py applies them (profiles, merges, the event store).
+Pure translation, no I/O: ``parse_call`` checks one call and ``SegmentBatch`` the
+envelope of a batch; journeys/intake/segment_ingest.py applies them (profiles, merges,
+the event store).
 
 How calls map:
 
@@ -16,7 +17,7 @@ How calls map:
   ``timezone``/``locale`` from ``context`` or traits; the other traits become attributes),
   and an ``identify`` event with the traits is stored too (a journey may start on it).
 - ``alias`` and an ``identify`` that carries both ids: the earlier id is merged into the
-  known customer (core/identity.py).
+  known customer (journeys/customers/identity.py).
 
 ``timestamp`` is corrected for the sender's clock skew as Segment does it:
 ``receivedAt - (sentAt - timestamp)``.

@@ -1,0 +1,1 @@
+"""Customers: their profiles, and identity merges (one customer known by several ids)."""
