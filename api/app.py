@@ -25,7 +25,7 @@ from api.routes import (
 )
 from api.state import AppState
 from journeys.storage.database import Database
-from core.outbox import Outbox
+from journeys.dispatch.outbox import Outbox
 from journeys.storage.settings import Settings, get_settings
 from core.template_catalog import TemplateCatalog
 from journeys.storage.temporal import connect

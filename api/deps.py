@@ -15,7 +15,7 @@ from journeys.customers.profiles import get_customer
 from journeys.contracts.customers import Customer
 from journeys.contracts.events import ID_PATTERN
 from journeys.storage.database import Database
-from core.outbox import Outbox
+from journeys.dispatch.outbox import Outbox
 from journeys.storage.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="Your Journeys API key")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from journeys.storage.database import Database
-from core.outbox import Outbox
+from journeys.dispatch.outbox import Outbox
 from journeys.storage.settings import Settings
 from core.template_catalog import TemplateCatalog
 from workflows.registry import Registry

@@ -48,7 +48,7 @@ from sqlmodel import col, select
 from journeys.customers.profiles import get_customer, upsert_customer
 from journeys.contracts.customers import CustomerIn
 from journeys.storage.database import Database
-from core.dispatch import Dispatcher
+from journeys.dispatch.dispatcher import Dispatcher
 from journeys.contracts.events import Event
 from journeys.customers.identity import merge_into
 from journeys.contracts.journey_io import QUERY_STATE, JourneyState

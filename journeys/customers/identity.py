@@ -12,7 +12,7 @@ known customer (``identify`` with both ids, or ``alias``), ``merge_into``:
 3. returns a ``journeys.customer_merged`` event for the anonymous id, which takes the
    durable event path to every journey running under it. Each such journey adopts the
    known customer: its sends go to them, and their events reach it (dispatch falls back
-   to the aliases when the known id has no run of that journey, core/dispatch.py).
+   to the aliases when the known id has no run of that journey, journeys/dispatch/dispatcher.py).
 """
 
 from __future__ import annotations

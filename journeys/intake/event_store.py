@@ -1,7 +1,7 @@
 """Step 2 of an event's life: store it with its outbox row, in one transaction.
 
 Once ``store_events`` returns, the events are durable and will reach Temporal
-(core/outbox.py) even if Temporal or this process goes down right now.
+(journeys/dispatch/outbox.py) even if Temporal or this process goes down right now.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ import uuid
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.storage.database import Database
-from core.dispatch import Delivery, Dispatcher
+from journeys.dispatch.dispatcher import Delivery, Dispatcher
 from journeys.contracts.events import Event
 from workflows.registry import discover
 

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from journeys.storage.database import Database
 from journeys.intake.event_store import store_events
 from journeys.contracts.events import Event
-from core.outbox import Outbox
+from journeys.dispatch.outbox import Outbox
 from journeys.storage.tables import DispatchRow, utcnow
 from journeys.storage.temporal import DATA_CONVERTER
 from tests.conftest import free_port

@@ -14,7 +14,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.storage.database import Database
-from core.dispatch import Dispatcher
+from journeys.dispatch.dispatcher import Dispatcher
 from journeys.contracts.events import Event
 from journeys.customers.identity import merge_into
 from core.journey_control import cancel_journey

@@ -1,4 +1,4 @@
-"""Step 3 of an event's life: hand it to the journeys that care (DESIGN.md).
+"""Step 4 of an event's life: hand it to the journeys that care (DESIGN.md).
 
 A journey *triggered* by the event type gets signal-with-start on its deterministic id,
 so the first event starts it and later ones reach the running one. A running journey

@@ -1,4 +1,4 @@
-"""Step 3's safety net: every stored event reaches Temporal, however long Temporal is away.
+"""Step 3 of an event's life: every stored event reaches Temporal, at once or, however long Temporal is away, later.
 
 The API hands fresh events to ``submit`` straight after commit. The dispatcher takes
 whatever has queued up since its last pass, so under load one database round trip
@@ -30,7 +30,7 @@ from temporalio.client import Client
 from journeys.customers.profiles import to_customer
 from journeys.contracts.customers import Customer
 from journeys.storage.database import Database
-from core.dispatch import Dispatcher
+from journeys.dispatch.dispatcher import Dispatcher
 from journeys.intake.event_store import DISPATCH_LEASE, to_event
 from journeys.contracts.events import Event
 from journeys.storage.tables import CustomerAliasRow, CustomerRow, DispatchRow, EventRow, utcnow
