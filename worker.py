@@ -20,7 +20,7 @@ from activities.esp import EmailSender, sender_from_settings
 from activities.experiments import ExperimentActivities
 from journeys.storage.database import Database
 from journeys.storage.settings import Settings, get_settings
-from core.template_catalog import TemplateCatalog
+from journeys.templating.catalog import TemplateCatalog
 from workflows.registry import JourneyDefinitionError, Registry, discover
 
 log = logging.getLogger("journeys.worker")

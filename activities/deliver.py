@@ -5,7 +5,7 @@ Order of work, and why:
    no send: the step is logged as ``skipped`` with the reason.
 2. Look up what the template is (transactional, or marketing about a topic); an unknown
    or undeclared template fails the step for good (non-retryable).
-3. The send policy (activities/policy.py): suppression, subscription, quiet hours. A
+3. The send policy (journeys/consent/policy.py): suppression, subscription, quiet hours. A
    "no" is logged with its reason; quiet hours answer ``deferred`` with a time, and the
    journey sleeps on a durable timer until then and calls again.
 4. Render; marketing gets the unsubscribe headers and footer.
@@ -40,17 +40,17 @@ from activities.esp.base import EmailSender, OutgoingEmail, PermanentSendError, 
 from activities.esp.failover import as_chain
 from activities.esp.rate_limit import EspRateLimiter
 from activities.ledger import Ledger, entry
-from activities.policy import Decision, SendPolicy
-from activities.render import RenderedEmail, TemplateError, TemplateRenderer
-from activities.unsubscribe_footer import MarketingFooter
+from journeys.consent.policy import Decision, SendPolicy
+from journeys.templating.renderer import RenderedEmail, TemplateError, TemplateRenderer
+from journeys.consent.unsubscribe_footer import MarketingFooter
 from journeys.customers.profiles import get_customer
 from journeys.contracts.customers import Customer
 from journeys.storage.database import Database
 from journeys.customers.identity import resolve
 from journeys.storage.settings import Settings
-from core.suppressions import suppress
+from journeys.consent.suppressions import suppress
 from journeys.storage.tables import MessageRow, utcnow
-from core.template_catalog import TemplateCatalog, TemplateInfo
+from journeys.templating.catalog import TemplateCatalog, TemplateInfo
 
 log = logging.getLogger("journeys.deliver")
 

@@ -20,7 +20,7 @@ from journeys.contracts.activity_io import DeliverInput, DeliverResult
 from journeys.contracts.customers import Customer
 from journeys.storage.database import Database
 from journeys.storage.tables import MessageRow, utcnow
-from core.template_catalog import TemplateInfo
+from journeys.templating.catalog import TemplateInfo
 
 FINAL = {"sent", "skipped", "failed", "unknown", "suppressed", "unsubscribed", "capped", "cancelled"}
 

@@ -27,7 +27,7 @@ from api.state import AppState
 from journeys.storage.database import Database
 from journeys.dispatch.outbox import Outbox
 from journeys.storage.settings import Settings, get_settings
-from core.template_catalog import TemplateCatalog
+from journeys.templating.catalog import TemplateCatalog
 from journeys.storage.temporal import connect
 from workflows.registry import Registry, discover
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from journeys.storage.database import Database
 from journeys.dispatch.outbox import Outbox
 from journeys.storage.settings import Settings
-from core.template_catalog import TemplateCatalog
+from journeys.templating.catalog import TemplateCatalog
 from workflows.registry import Registry
 
 

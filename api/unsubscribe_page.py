@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from core.subscriptions import Subscriptions
+from journeys.consent.subscriptions import Subscriptions
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#222;line-height:1.5}"

@@ -34,7 +34,7 @@ from journeys.storage.tables import (
     SplitAssignmentRow,
     SubscriptionRow,
 )
-from core.suppressions import suppress
+from journeys.consent.suppressions import suppress
 from journeys.contracts.journey_spec import JourneyRoutes
 
 log = logging.getLogger("journeys.erasure")

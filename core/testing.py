@@ -55,8 +55,8 @@ from journeys.contracts.journey_io import QUERY_STATE, JourneyState
 from journeys.storage.migrate import upgrade
 from journeys.contracts.one_off_messages import OneOffMessageIn, message_event
 from journeys.storage.settings import Settings
-from core.subscriptions import ALL_MARKETING, set_subscriptions
-from core.suppressions import Reason, suppress
+from journeys.consent.subscriptions import ALL_MARKETING, set_subscriptions
+from journeys.consent.suppressions import Reason, suppress
 from journeys.storage.tables import MessageRow
 from journeys.storage.temporal import DATA_CONVERTER
 from journeys.contracts.journey_spec import workflow_id

@@ -166,7 +166,7 @@ async def test_journeys_of_a_customer_and_cancelling_one_over_http(stack: Stack)
 async def test_erasing_a_customer_removes_journeys_data_and_keeps_only_a_suppression_hash(stack: Stack) -> None:
     from sqlmodel import select
 
-    from core.suppressions import email_hash
+    from journeys.consent.suppressions import email_hash
     from journeys.storage.tables import EventRow, MessageRow, SuppressionRow
 
     customer = f"gdpr-{uuid.uuid4().hex[:6]}"

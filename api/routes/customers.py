@@ -14,7 +14,7 @@ from core.erasure import ErasureReport, erase_customer
 from journeys.intake.event_store import store_events
 from journeys.contracts.one_off_messages import MESSAGE_JOURNEY, OneOffMessageAccepted, OneOffMessageIn, message_event
 from journeys.storage.tables import MessageRow
-from core.template_catalog import TemplateError
+from journeys.templating.catalog import TemplateError
 from journeys.contracts.journey_spec import workflow_id
 
 router = APIRouter(tags=["customers"])

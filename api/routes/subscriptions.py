@@ -6,8 +6,8 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CustomerId, StateDep, customer_or_404
-from core.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
-from core.suppressions import suppressions_of
+from journeys.consent.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
+from journeys.consent.suppressions import suppressions_of
 
 router = APIRouter(tags=["consent"])
 

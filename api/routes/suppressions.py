@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from api.deps import StateDep
-from core.suppressions import Reason, email_hash, lift, suppress, suppressions_of
+from journeys.consent.suppressions import Reason, email_hash, lift, suppress, suppressions_of
 
 router = APIRouter(tags=["consent"])
 

@@ -23,9 +23,9 @@ from api.bodies import BodyTooLarge, read_body
 from api.deps import StateDep
 from api.unsubscribe_page import done_page, error_page, preferences_page
 from journeys.customers.profiles import get_customer
-from core.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
+from journeys.consent.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
 from journeys.contracts.send_rules import TOPIC_PATTERN
-from core.unsubscribe_tokens import InvalidToken, UnsubscribeClaims, read_token
+from journeys.consent.unsubscribe_tokens import InvalidToken, UnsubscribeClaims, read_token
 
 log = logging.getLogger("journeys.unsubscribe")
 router = APIRouter(tags=["unsubscribe"])

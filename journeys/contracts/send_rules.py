@@ -1,8 +1,8 @@
 """The send policy's pure rules: topic names, quiet hours and frequency caps.
 
-No I/O and no clock of their own (callers pass ``now``), so they are tested exactly and
-used both by the delivery activity (activities/policy.py) and by anything that wants to
-explain a decision.
+No I/O and no clock of their own (callers pass ``now``), so they are tested exactly. The
+policy (journeys/consent/policy.py) applies them; settings validate with them, which is
+why they live below both, here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Step 3 of an event's life: every stored event reaches Temporal, at once or, however long Temporal is away, later.
+"""Step 3 of an event's life: every stored event reaches Temporal, at once or later.
 
 The API hands fresh events to ``submit`` straight after commit. The dispatcher takes
 whatever has queued up since its last pass, so under load one database round trip

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from journeys.storage.database import Database
 from journeys.intake.event_store import StoreResult, store_events
 from journeys.contracts.events import Event, derived_id
-from core.suppressions import suppress
+from journeys.consent.suppressions import suppress
 from journeys.storage.tables import MessageRow
 from core.webhooks.common import BOUNCED, COMPLAINED, EmailEvent
 

@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     # Dev-only: serve the mail catcher's inbox at /dev/mail.
     dev_mail: bool = False
 
-    # ----- send policy (workflows/engine.py sends, activities/policy.py decides) -----
+    # ----- send policy (workflows/engine.py sends, journeys/consent/policy.py decides) -----
     # Where unsubscribe links point: the API's public address (empty: http://API_HOST:API_PORT).
     public_url: str = ""
     # Signs unsubscribe links (HMAC-SHA256). Empty: a dev secret kept in HOME.

@@ -162,7 +162,7 @@ class ConversionRow(SQLModel, table=True):
 class SuppressionRow(SQLModel, table=True):
     """Addresses that must not get (marketing) mail, one row per reason, kept as a SHA-256
     of the normalised address so that erasing a customer keeps no personal data.
-    See core/suppressions.py for what each reason stops."""
+    See journeys/consent/suppressions.py for what each reason stops."""
 
     __tablename__ = "suppressions"
 

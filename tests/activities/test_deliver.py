@@ -157,7 +157,7 @@ async def test_a_hard_bounce_suppresses_the_address_for_every_later_send(db: Dat
 
 
 async def test_marketing_mail_over_smtp_has_one_click_headers_and_a_footer(db: Database, catcher: MailCatcher) -> None:
-    from core.unsubscribe_tokens import read_token
+    from journeys.consent.unsubscribe_tokens import read_token
 
     await add_customer(db, email="ann@example.com")
     activities = delivery(

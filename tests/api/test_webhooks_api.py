@@ -32,7 +32,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from journeys.storage.database import Database
-from core.suppressions import suppressions_of
+from journeys.consent.suppressions import suppressions_of
 from journeys.storage.tables import EventRow, MessageRow, utcnow
 from tests.conftest import wait_until
 

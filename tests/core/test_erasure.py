@@ -7,7 +7,7 @@ from journeys.customers.profiles import upsert_customer
 from journeys.contracts.customers import CustomerIn
 from journeys.storage.database import Database
 from core.erasure import erase_customer
-from core.suppressions import email_hash
+from journeys.consent.suppressions import email_hash
 from journeys.intake.event_store import store_events
 from journeys.contracts.events import Event
 from journeys.storage.tables import CustomerRow, DispatchRow, EventRow, MessageRow, SuppressionRow, utcnow

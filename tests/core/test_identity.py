@@ -7,7 +7,7 @@ from sqlmodel import select
 from journeys.customers.profiles import get_customer, merge_traits
 from journeys.storage.database import Database
 from journeys.customers.identity import aliases_of, merge_into, resolve
-from core.subscriptions import set_subscriptions
+from journeys.consent.subscriptions import set_subscriptions
 from journeys.storage.tables import EventRow, SubscriptionRow, utcnow
 
 

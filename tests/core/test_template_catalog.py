@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from journeys.storage.settings import PROJECT_ROOT
-from core.template_catalog import TemplateCatalog, TemplateError, TemplateInfo
+from journeys.templating.catalog import TemplateCatalog, TemplateError, TemplateInfo
 
 
 def _template(root: Path, name: str, toml: str | None) -> Path:

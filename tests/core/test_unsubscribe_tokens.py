@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from core.unsubscribe_tokens import InvalidToken, UnsubscribeClaims, make_token, read_token
+from journeys.consent.unsubscribe_tokens import InvalidToken, UnsubscribeClaims, make_token, read_token
 
 SECRET = "test-secret"
 

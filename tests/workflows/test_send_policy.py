@@ -218,7 +218,7 @@ async def test_an_unsubscribe_while_a_send_waits_for_morning_stops_it(policy) ->
 
 
 async def test_an_opt_in_topic_is_sent_only_after_the_customer_opts_in(policy) -> None:  # type: ignore[no-untyped-def]
-    from core.subscriptions import set_subscriptions
+    from journeys.consent.subscriptions import set_subscriptions
 
     async with policy(opt_in_topics="news") as kit:
         await kit.emit("newsletter.joined", customer="c1")

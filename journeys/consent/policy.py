@@ -26,10 +26,10 @@ from journeys.contracts.customers import Customer
 from journeys.storage.database import Database
 from journeys.contracts.send_rules import FrequencyCap, QuietHours, capped_until, caps_from
 from journeys.storage.settings import Settings
-from core.subscriptions import unsubscribed_reason
-from core.suppressions import STOPS_TRANSACTIONAL, suppressions_of
+from journeys.consent.subscriptions import unsubscribed_reason
+from journeys.consent.suppressions import STOPS_TRANSACTIONAL, suppressions_of
 from journeys.storage.tables import MessageRow
-from core.template_catalog import TemplateInfo
+from journeys.templating.catalog import TemplateInfo
 
 # Ledger statuses that took a slot of the cap: on their way out, out, or maybe out.
 COUNTED = ("sending", "sent", "unknown", "retrying")

@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from activities.render import RenderedEmail, TemplateRenderer
+from journeys.templating.renderer import RenderedEmail, TemplateRenderer
 from journeys.storage.settings import Settings
-from core.template_catalog import TemplateError
-from core.unsubscribe_tokens import make_token
+from journeys.templating.catalog import TemplateError
+from journeys.consent.unsubscribe_tokens import make_token
 
 FOOTER_DIR = "_footer"
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)

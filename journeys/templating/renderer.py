@@ -16,7 +16,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 
-from core.template_catalog import TemplateError
+from journeys.templating.catalog import TemplateError
 
 __all__ = ["RenderedEmail", "TemplateError", "TemplateRenderer"]
 
@@ -43,7 +43,7 @@ class TemplateRenderer:
         )
 
     def render(self, name: str, context: dict[str, Any]) -> RenderedEmail:
-        # Which templates exist, and what they are, is core/template_catalog.py's to say;
+        # Which templates exist, and what they are, is journeys/templating/catalog.py's to say;
         # the name is only kept from leaving the templates folder here.
         if not name or "/" in name or name.startswith("."):
             raise TemplateError(f"unknown template {name!r}")
