@@ -16,7 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.customers import CustomerActivities
 from activities.deliver import DeliveryActivities
-from activities.esp import EmailSender, sender_from_settings
+from journeys.providers import EmailSender, sender_from_settings
 from activities.experiments import ExperimentActivities
 from journeys.storage.database import Database
 from journeys.storage.settings import Settings, get_settings

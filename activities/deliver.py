@@ -36,9 +36,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from journeys.contracts.activity_io import CANCEL_DEFERRED, DELIVER, CancelDeferredInput, DeliverInput, DeliverResult
-from activities.esp.base import EmailSender, OutgoingEmail, PermanentSendError, TransientSendError
-from activities.esp.failover import as_chain
-from activities.esp.rate_limit import EspRateLimiter
+from journeys.providers.base import EmailSender, OutgoingEmail, PermanentSendError, TransientSendError
+from journeys.providers.failover import as_chain
+from journeys.providers.rate_limit import EspRateLimiter
 from activities.ledger import Ledger, entry
 from journeys.consent.policy import Decision, SendPolicy
 from journeys.templating.renderer import RenderedEmail, TemplateError, TemplateRenderer

@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a clear message instead of a traceback for what users can fix
         from pydantic import ValidationError
 
-        from activities.esp.base import MissingSetting
+        from journeys.providers.base import MissingSetting
         from workflows.registry import JourneyDefinitionError
 
         if isinstance(exc, ValidationError):

@@ -39,8 +39,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.esp.base import OutgoingEmail
-from activities.esp.capture import CaptureSender
+from journeys.providers.base import OutgoingEmail
+from journeys.testkit.capture import CaptureSender
 from journeys.contracts import search_attributes
 from core.binaries import temporal_test_server
 from sqlmodel import col, select

@@ -15,7 +15,7 @@ import uvicorn
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.esp.smtp import SmtpSender
+from journeys.providers.smtp.sender import SmtpSender
 from api.app import create_app
 from journeys.storage.database import Database
 from core.mail_catcher import CaughtMail, MailCatcher, read_mailbox

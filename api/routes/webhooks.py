@@ -22,8 +22,12 @@ from api.deps import StateDep
 from journeys.intake.email_feedback import record_email_events
 from journeys.storage.settings import Settings
 from journeys.storage.tables import WebhookTokenRow, utcnow
-from core.webhooks import mailgun, postmark, resend, sendgrid, ses
-from core.webhooks.common import EmailEvent, WebhookRejected
+from journeys.providers.mailgun import webhook as mailgun
+from journeys.providers.postmark import webhook as postmark
+from journeys.providers.resend import webhook as resend
+from journeys.providers.sendgrid import webhook as sendgrid
+from journeys.providers.ses import webhook as ses
+from journeys.providers.email_events import EmailEvent, WebhookRejected
 
 router = APIRouter(tags=["webhooks"])
 

@@ -1,6 +1,6 @@
 """What an ESP tells us back (delivered, bounced, complained, opened, clicked) becomes events.
 
-Each normalised webhook event (core/webhooks/) is matched to our message (our id carried
+Each normalised webhook event (journeys/providers/*/webhook.py) is matched to our message (our id carried
 as ``journeys_message_id``, else the ESP's message id in the ledger), stored in the event
 store under the customer the message went to, and dispatched like any app event: a
 journey can ``wait_for("email.opened")``. The event id is derived from the provider's own
@@ -22,7 +22,7 @@ from journeys.intake.event_store import StoreResult, store_events
 from journeys.contracts.events import Event, derived_id
 from journeys.consent.suppressions import suppress
 from journeys.storage.tables import MessageRow
-from core.webhooks.common import BOUNCED, COMPLAINED, EmailEvent
+from journeys.providers.email_events import BOUNCED, COMPLAINED, EmailEvent
 
 log = logging.getLogger("journeys.email_feedback")
 

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     esp_cooldown_seconds: float = Field(default=30.0, gt=0)
     # Sends per second across all workers (Temporal's task-queue rate limit); empty: no limit.
     send_rate_limit: float | None = Field(default=None, gt=0)
-    # Sends per second toward one ESP, across all workers (activities/esp/rate_limit.py).
+    # Sends per second toward one ESP, across all workers (journeys/providers/rate_limit.py).
     smtp_rate_limit: float | None = Field(default=None, gt=0)
     sendgrid_rate_limit: float | None = Field(default=None, gt=0)
     postmark_rate_limit: float | None = Field(default=None, gt=0)

@@ -208,7 +208,7 @@ class WebhookTokenRow(SQLModel, table=True):
 
 class EspRateRow(SQLModel, table=True):
     """The next free send slot toward one ESP (epoch seconds), shared by every worker:
-    a per-ESP rate limit (activities/esp/rate_limit.py)."""
+    a per-ESP rate limit (journeys/providers/rate_limit.py)."""
 
     __tablename__ = "esp_rate_slots"
 

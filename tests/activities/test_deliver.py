@@ -13,8 +13,8 @@ from temporalio.testing import ActivityEnvironment
 
 from journeys.contracts.activity_io import DeliverInput
 from activities.deliver import DeliveryActivities
-from activities.esp.base import TransientSendError
-from activities.esp.smtp import SmtpSender
+from journeys.providers.base import TransientSendError
+from journeys.providers.smtp.sender import SmtpSender
 from journeys.customers.profiles import upsert_customer
 from journeys.contracts.customers import CustomerIn
 from journeys.storage.database import Database
@@ -211,7 +211,7 @@ def http_delivery(db: Database, sender: object) -> DeliveryActivities:
 
 @pytest.fixture
 def providers() -> Iterator[tuple[object, object]]:
-    from tests.activities.esp.conftest import FakeProvider
+    from tests.journeys.providers.conftest import FakeProvider
 
     primary, backup = FakeProvider(), FakeProvider()
     primary.start(), backup.start()
@@ -220,8 +220,8 @@ def providers() -> Iterator[tuple[object, object]]:
 
 
 def resend_chain(primary: object, backup: object, timeout: float = 5.0) -> object:
-    from activities.esp.failover import FailoverSender
-    from activities.esp.resend import ResendSender
+    from journeys.providers.failover import FailoverSender
+    from journeys.providers.resend.sender import ResendSender
 
     first = ResendSender("re_1", base_url=primary.url, timeout=timeout)  # type: ignore[attr-defined]
     second = ResendSender("re_2", base_url=backup.url, timeout=timeout)  # type: ignore[attr-defined]
@@ -246,7 +246,7 @@ async def test_retry_after_from_the_esp_sets_temporals_next_retry(db: Database, 
 
     primary, _ = providers
     primary.answer(429, {"statusCode": 429, "name": "rate_limit_exceeded", "message": "Too many requests"}, {"Retry-After": "7"})
-    from activities.esp.resend import ResendSender
+    from journeys.providers.resend.sender import ResendSender
 
     await add_customer(db, email="ann@example.com")
     with pytest.raises(ApplicationError) as raised:
@@ -286,8 +286,8 @@ async def test_a_send_stopped_while_waiting_for_its_rate_slot_is_sent_later(db: 
     """Cancelled (a worker shutting down) before it reached the ESP: retried, not 'unknown'."""
     import asyncio
 
-    from activities.esp.rate_limit import EspRateLimiter
-    from activities.esp.resend import ResendSender
+    from journeys.providers.rate_limit import EspRateLimiter
+    from journeys.providers.resend.sender import ResendSender
 
     primary, _ = providers
     primary.answer(200, {"id": "re-1"})

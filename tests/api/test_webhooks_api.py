@@ -109,7 +109,7 @@ def sns(sns_server: SnsServer) -> SnsServer:
 def no_cached_sns_certificates() -> Iterator[None]:
     """The SNS signing certificates are cached per process: start each test without them,
     so every SNS test fetches (and checks) the certificate itself."""
-    from core.webhooks import ses
+    from journeys.providers.ses import webhook as ses
 
     ses._CERT_CACHE.clear()
     yield

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from activities.esp.base import OutgoingEmail
+from journeys.providers.base import OutgoingEmail
 from core.testing import running_journeys
 from tests.conftest import wait_until
 from temporalio.testing import WorkflowEnvironment

@@ -1,0 +1,1 @@
+"""Mailgun: the sender and the webhook verifier, side by side."""

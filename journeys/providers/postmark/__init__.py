@@ -1,0 +1,1 @@
+"""Postmark: the sender and the webhook verifier, side by side."""

@@ -1,0 +1,1 @@
+"""Resend: the sender and the webhook verifier, side by side."""

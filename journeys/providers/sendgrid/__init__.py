@@ -1,0 +1,1 @@
+"""SendGrid: the sender and the webhook verifier, side by side."""

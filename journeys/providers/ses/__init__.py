@@ -1,0 +1,1 @@
+"""Amazon SES: the sender and the webhook verifier, side by side."""

@@ -1,0 +1,1 @@
+"""SMTP: the sender (any SMTP relay; hard bounces come back as refusals to RCPT TO)."""
