@@ -10,7 +10,7 @@ from api.deps import CustomerId, DbDep, StateDep, customer_or_404, no_customer
 from api.schemas import MessageOut
 from journeys.customers.profiles import upsert_customer
 from journeys.contracts.customers import Customer, CustomerIn
-from core.erasure import ErasureReport, erase_customer
+from journeys.operations.erasure import ErasureReport, erase_customer
 from journeys.intake.event_store import store_events
 from journeys.contracts.one_off_messages import MESSAGE_JOURNEY, OneOffMessageAccepted, OneOffMessageIn, message_event
 from journeys.storage.tables import MessageRow

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from api.deps import CustomerId, StateDep
-from core.experiments import SplitResults, split_results
-from core.journey_control import JourneyStatus, cancel_journey, journeys_of
+from journeys.operations.split_results import SplitResults, split_results
+from journeys.operations.journey_control import JourneyStatus, cancel_journey, journeys_of
 
 router = APIRouter(tags=["journeys"])
 

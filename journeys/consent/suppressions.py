@@ -6,7 +6,7 @@ personal data and lifting one reason leaves the others. What each reason stops:
 - ``hard_bounce``: the address does not exist; nothing is sent to it, transactional or not.
 - ``complaint``: the person marked our mail as spam; no more marketing.
 - ``manual``: support or an import said so; no more marketing.
-- ``erased``: the customer was erased (core/erasure.py); no more marketing, ever.
+- ``erased``: the customer was erased (journeys/operations/erasure.py); no more marketing, ever.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Its Temporal client points at a closed port: these tests are about HTTP, and the API
 must answer the same while Temporal is away (events wait in the outbox). Dispatch
-itself is tested in tests/core/test_outbox.py and end to end in tests/test_end_to_end.py.
+itself is tested in tests/journeys/dispatch/test_outbox.py and end to end in tests/test_end_to_end.py.
 """
 
 from __future__ import annotations

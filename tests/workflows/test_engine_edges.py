@@ -17,7 +17,7 @@ from journeys.storage.database import Database
 from journeys.dispatch.dispatcher import Dispatcher
 from journeys.contracts.events import Event
 from journeys.customers.identity import merge_into
-from core.journey_control import cancel_journey
+from journeys.operations.journey_control import cancel_journey
 from journeys.contracts.journey_io import QUERY_STATE, JourneyResult, JourneyState
 from journeys.storage.migrate import upgrade
 from core.testing import running_journeys

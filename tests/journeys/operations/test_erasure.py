@@ -6,7 +6,7 @@ from temporalio.testing import WorkflowEnvironment
 from journeys.customers.profiles import upsert_customer
 from journeys.contracts.customers import CustomerIn
 from journeys.storage.database import Database
-from core.erasure import erase_customer
+from journeys.operations.erasure import erase_customer
 from journeys.consent.suppressions import email_hash
 from journeys.intake.event_store import store_events
 from journeys.contracts.events import Event

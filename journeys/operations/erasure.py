@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.storage.database import Database
 from journeys.customers.identity import aliases_of
-from core.journey_control import customer_workflow_ids
+from journeys.operations.journey_control import customer_workflow_ids
 from journeys.storage.tables import (
     ConversionRow,
     CustomerAliasRow,

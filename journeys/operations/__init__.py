@@ -1,0 +1,1 @@
+"""Operator actions: where a customer is in each journey and cancelling one, erasure, A/B results."""
