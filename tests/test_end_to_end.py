@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest_asyncio
@@ -49,8 +50,13 @@ async def test_a_signup_event_becomes_a_personalised_welcome_email(stack: Stack)
         assert "Hi Ann," in mail.text and "<p>Hi Ann,</p>" in mail.html
         assert took < 5, f"event to email took {took:.2f}s"
 
-        [logged] = (await http.get(f"/v1/customers/{customer}/messages")).json()
-        assert logged["status"] == "sent" and logged["template"] == "welcome"
+        async def logged_as_sent() -> dict[str, Any] | None:
+            # The SMTP server has the message a moment before the ledger records "sent".
+            [row] = (await http.get(f"/v1/customers/{customer}/messages")).json()
+            return row if row["status"] == "sent" else None
+
+        logged = await wait_until(logged_as_sent, what="the message logged as sent")
+        assert logged["template"] == "welcome"
         assert logged["journey"] == "welcome" and logged["step"] == "send:welcome"
         assert logged["esp_message_id"] == mail.message["Message-ID"].strip()
 
