@@ -19,7 +19,6 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && rm /tmp/requirements.txt
 
 COPY journeys/ journeys/
-COPY core/ core/
 COPY api/ api/
 COPY workflows/ workflows/
 COPY activities/ activities/
@@ -29,13 +28,14 @@ COPY templates/ templates/
 COPY worker.py README.m[d] ./
 
 # Editable install, run from source in /app. A regular `pip install .` would install the
-# packages (journeys/storage/migrations/versions included: setuptools finds it as a namespace package)
-# into site-packages but not templates/, which is no package: Settings.templates_dir is
-# <parent of core/>/templates and would point into site-packages. Installed editable, core/
-# stays in /app, so templates/ and journeys/storage/migrations/ are found where the code expects them,
-# and the `journeys` console script still exists. --no-deps: installed above.
+# packages (journeys/storage/migrations/versions included: setuptools finds it as a
+# namespace package) into site-packages but not templates/, which is no package:
+# Settings.templates_dir is <checkout>/templates and would point into site-packages.
+# Installed editable, the packages stay in /app, so templates/ and the migrations are
+# found where the code expects them, and the `journeys` console script still exists.
+# --no-deps: installed above.
 RUN pip install --no-cache-dir --no-deps -e . \
- && python -m compileall -q journeys core api workflows activities worker.py
+ && python -m compileall -q journeys api workflows activities worker.py
 
 # Not root. JOURNEYS_HOME is the only place the app writes to (a dev API key file or a
 # SQLite database when none is configured; the compose stack uses PostgreSQL).

@@ -33,8 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check journeys core api workflows activities worker.py bench tests
-	$(BIN)/python -m mypy journeys core api workflows activities worker.py bench
+	$(BIN)/python -m ruff check journeys api workflows activities worker.py bench tests
+	$(BIN)/python -m mypy journeys api workflows activities worker.py bench
 
 clean:
 	rm -rf $(VENV) .journeys .pytest_cache

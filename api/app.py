@@ -1,4 +1,4 @@
-"""The FastAPI app: routes are thin, the work happens in core/."""
+"""The FastAPI app: routes are thin, the work happens in the services under journeys/."""
 
 from __future__ import annotations
 

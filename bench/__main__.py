@@ -37,7 +37,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.contracts import search_attributes
-from core.binaries import temporal_cli
+from journeys.devstack.binaries import temporal_cli
 from journeys.storage.migrate import upgrade
 from journeys.storage.temporal import DATA_CONVERTER
 from bench.memory import park_customers
@@ -120,7 +120,7 @@ async def start_stack(home: Path, waiting: int = 0) -> tuple[WorkflowEnvironment
         "JOURNEYS_WORKER_MAX_CACHED_WORKFLOWS": str(max(1000, waiting + 1000)),
         "PYTHONUNBUFFERED": "1",
     }
-    journeys = [sys.executable, "-m", "core.cli"]
+    journeys = [sys.executable, "-m", "journeys.cli"]
     logs = home / "logs"
     logs.mkdir()
     bare_queue = f"bare-{uuid.uuid4().hex[:6]}"

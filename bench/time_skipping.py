@@ -9,9 +9,9 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from core.binaries import temporal_test_server
+from journeys.devstack.binaries import temporal_test_server
 from journeys.storage.temporal import DATA_CONVERTER
-from core.testing import register_search_attributes, running_journeys
+from journeys.testkit import register_search_attributes, running_journeys
 from workflows.registry import discover
 
 

@@ -13,12 +13,12 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.contracts import search_attributes
-from core.binaries import temporal_cli
+from journeys.devstack.binaries import temporal_cli
 from journeys.storage.database import Database
 from journeys.storage.migrate import upgrade
 from journeys.storage.temporal import DATA_CONVERTER
 
-pytest_plugins = ["core.testing"]
+pytest_plugins = ["journeys.testkit"]
 
 POSTGRES_URL = os.environ.get("JOURNEYS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("JOURNEYS_TEST_REQUIRE_POSTGRES") == "1"

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from journeys.providers.smtp.sender import SmtpSender
 from api.app import create_app
 from journeys.storage.database import Database
-from core.mail_catcher import CaughtMail, MailCatcher, read_mailbox
+from journeys.devstack.mail_catcher import CaughtMail, MailCatcher, read_mailbox
 from journeys.storage.migrate import upgrade
 from journeys.storage.settings import Settings
 from tests.conftest import free_port, wait_until

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from temporalio.api.enums.v1 import IndexedValueType
 
 from journeys.contracts import search_attributes
-from core.cli import build_parser
+from journeys.cli.main import build_parser
 from journeys.storage.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -387,7 +387,7 @@ def test_dockerfile_copies_everything_the_package_needs(dockerfile: list[tuple[s
     assert not missing, f"COPY sources that do not exist: {missing}"
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    needed = {"pyproject.toml", "templates"}  # templates/: Settings.templates_dir, next to core/
+    needed = {"pyproject.toml", "templates"}  # templates/: Settings.templates_dir, beside the packages
     needed |= {pattern.rstrip("*") for pattern in project["packages"]["find"]["include"]}
     needed |= {f"{module}.py" for module in project.get("py-modules", [])}
     assert needed <= plain, f"the image lacks {sorted(needed - plain)}"

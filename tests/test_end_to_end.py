@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from journeys.contracts import search_attributes
 from journeys.contracts.journey_io import QUERY_STATE, JourneyState
-from core.mail_catcher import read_mailbox
+from journeys.devstack.mail_catcher import read_mailbox
 from tests.conftest import wait_until
 from tests.live_stack import API_KEY, Stack, live_stack
 

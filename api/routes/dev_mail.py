@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse
 
 from api.deps import SettingsDep
-from core.mail_catcher import read_mailbox
+from journeys.devstack.mail_catcher import read_mailbox
 
 router = APIRouter(tags=["development"], include_in_schema=True)
 

@@ -2,7 +2,7 @@
 # Service temporal-create-namespace (image temporalio/admin-tools), once the server is up:
 # make sure the namespace the app uses exists and carries the custom search attributes
 # every journey sets (journeys/contracts/search_attributes.py). The dev stack gets the same from
-# `temporal server start-dev --search-attribute ...` (core/dev_stack.py).
+# `temporal server start-dev --search-attribute ...` (journeys/devstack/stack.py).
 #
 # Safe on every `docker compose up`: an existing namespace is left alone, and with SQL
 # visibility a search attribute is a per-namespace alias, so creating one that exists

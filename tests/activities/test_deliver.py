@@ -18,7 +18,7 @@ from journeys.providers.smtp.sender import SmtpSender
 from journeys.customers.profiles import upsert_customer
 from journeys.contracts.customers import CustomerIn
 from journeys.storage.database import Database
-from core.mail_catcher import MailCatcher, read_mailbox
+from journeys.devstack.mail_catcher import MailCatcher, read_mailbox
 from journeys.storage.settings import PROJECT_ROOT, Settings
 from journeys.storage.tables import MessageRow, utcnow
 from tests.conftest import free_port, wait_until

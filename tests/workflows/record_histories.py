@@ -18,9 +18,9 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from core.binaries import temporal_test_server
-from core.temporal import DATA_CONVERTER
-from core.testing import JourneyEnv, register_search_attributes, running_journeys
+from journeys.devstack.binaries import temporal_test_server
+from journeys.storage.temporal import DATA_CONVERTER
+from journeys.testkit import JourneyEnv, register_search_attributes, running_journeys
 from journeys.contracts.journey_spec import workflow_id
 from workflows.registry import discover
 

@@ -1,6 +1,6 @@
 """The abandoned-cart journey, on the time-skipping server."""
 
-from core.testing import JourneyEnv
+from journeys.testkit import JourneyEnv
 
 CART = {
     "cart_id": "k1",

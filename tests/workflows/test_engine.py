@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from core.testing import JourneyEnv, running_journeys
+from journeys.testkit import JourneyEnv, running_journeys
 from workflows.registry import Registry, discover
 
 

@@ -20,7 +20,7 @@ from journeys.customers.identity import merge_into
 from journeys.operations.journey_control import cancel_journey
 from journeys.contracts.journey_io import QUERY_STATE, JourneyResult, JourneyState
 from journeys.storage.migrate import upgrade
-from core.testing import running_journeys
+from journeys.testkit import running_journeys
 from tests.conftest import wait_until
 from workflows.registry import discover
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.testing import JourneyEnv
+from journeys.testkit import JourneyEnv
 
 
 async def test_a_cart_abandoned_before_sign_up_is_reminded_to_the_customer(journey_env: JourneyEnv) -> None:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from core.testing import JourneyEnv
+from journeys.testkit import JourneyEnv
 
 
 async def test_getting_started_follows_when_not_activated(journey_env: JourneyEnv) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.storage.settings import PROJECT_ROOT
-from core.testing import running_journeys
+from journeys.testkit import running_journeys
 from workflows.registry import discover
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from core.testing import JourneyEnv, running_journeys
+from journeys.testkit import JourneyEnv, running_journeys
 from tests.conftest import wait_until
 from workflows.registry import Registry, discover
 

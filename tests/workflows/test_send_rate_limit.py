@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from journeys.providers.base import OutgoingEmail
-from core.testing import running_journeys
+from journeys.testkit import running_journeys
 from tests.conftest import wait_until
 from temporalio.testing import WorkflowEnvironment
 from workflows.registry import discover

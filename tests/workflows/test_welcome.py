@@ -1,6 +1,6 @@
 """The welcome journey, on the time-skipping server."""
 
-from core.testing import JourneyEnv
+from journeys.testkit import JourneyEnv
 
 
 async def test_welcome_is_sent_at_once_and_greets_by_first_name(journey_env: JourneyEnv) -> None:

@@ -33,7 +33,7 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from core.dev_stack import run_dev_stack
+    from journeys.devstack.stack import run_dev_stack
 
     return run_dev_stack(get_settings(), ui=not args.headless)
 
@@ -80,7 +80,7 @@ def cmd_mailcatcher(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from core.mail_catcher import MailCatcher
+    from journeys.devstack.mail_catcher import MailCatcher
 
     _logging(args.verbose)
     settings = get_settings()

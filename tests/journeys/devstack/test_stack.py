@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from core.dev_stack import port_in_use
-from core.mail_catcher import CaughtMail, read_mailbox
+from journeys.devstack.stack import port_in_use
+from journeys.devstack.mail_catcher import CaughtMail, read_mailbox
 from journeys.storage.temporal import DATA_CONVERTER
 from tests.conftest import free_port, wait_until
 
@@ -30,7 +30,7 @@ def start_dev(home: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
     env.pop("JOURNEYS_API_KEY", None)
     env.pop("JOURNEYS_DATABASE_URL", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "dev", "--headless"],
+        [sys.executable, "-m", "journeys.cli", "dev", "--headless"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,24 +1,10 @@
-"""The journey test kit: run journeys on Temporal's time-skipping test server.
-
-Use it in your tests with ``pytest_plugins = ["core.testing"]`` in ``conftest.py``::
-
-    async def test_reminder_after_an_hour(journey_env):
-        await journey_env.customer("c1", email="ann@example.com")
-        await journey_env.emit("cart.abandoned", customer="c1", properties={"total": 42})
-        await journey_env.advance(hours=2)
-        assert journey_env.sent_to("c1") == ["cart_reminder"]
+"""The journey test kit's engine: ``JourneyEnv`` (emit events, skip time, read what was
+sent) and ``running_journeys`` (a real worker on a Temporal test environment with a fresh
+SQLite ledger). The pytest fixtures that build them are in journeys/testkit/plugin.py.
 
 Everything is real but the clock and the mailbox: the journeys, the worker, template
-rendering, the send policy and ledger (a fresh SQLite database per test), dispatch.
-Emails land in a capturing ESP instead of going out. ``advance`` skips time: a month
-takes a second.
-
-Settings for one test module (quiet hours, caps, ...) come from a ``journey_settings``
-fixture the module overrides::
-
-    @pytest.fixture
-    def journey_settings():
-        return {"quiet_hours": "21:00-08:00", "frequency_cap_24h": 1}
+rendering, the send policy and ledger, dispatch. Emails land in a capturing ESP
+instead of going out. ``advance`` skips time: a month takes a second.
 """
 
 from __future__ import annotations
@@ -31,36 +17,32 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.providers.base import OutgoingEmail
-from journeys.testkit.capture import CaptureSender
-from journeys.contracts import search_attributes
-from core.binaries import temporal_test_server
 from sqlmodel import col, select
 
-from journeys.customers.profiles import get_customer, upsert_customer
-from journeys.contracts.customers import CustomerIn
-from journeys.storage.database import Database
-from journeys.dispatch.dispatcher import Dispatcher
-from journeys.contracts.events import Event
-from journeys.customers.identity import merge_into
-from journeys.contracts.journey_io import QUERY_STATE, JourneyState
-from journeys.storage.migrate import upgrade
-from journeys.contracts.one_off_messages import OneOffMessageIn, message_event
-from journeys.storage.settings import Settings
 from journeys.consent.subscriptions import ALL_MARKETING, set_subscriptions
 from journeys.consent.suppressions import Reason, suppress
-from journeys.storage.tables import MessageRow
-from journeys.storage.temporal import DATA_CONVERTER
+from journeys.contracts import search_attributes
+from journeys.contracts.customers import CustomerIn
+from journeys.contracts.events import Event
+from journeys.contracts.journey_io import QUERY_STATE, JourneyState
 from journeys.contracts.journey_spec import workflow_id
-from workflows.registry import Registry, discover
+from journeys.contracts.one_off_messages import OneOffMessageIn, message_event
+from journeys.customers.identity import merge_into
+from journeys.customers.profiles import get_customer, upsert_customer
+from journeys.dispatch.dispatcher import Dispatcher
+from journeys.providers.base import OutgoingEmail
+from journeys.storage.database import Database
+from journeys.storage.migrate import upgrade
+from journeys.storage.settings import Settings
+from journeys.storage.tables import MessageRow
+from journeys.testkit.capture import CaptureSender
+from workflows.registry import Registry
 
 SETTLE_DEADLINE = 15.0
 ADVANCE_DEADLINE = 20.0
@@ -262,23 +244,6 @@ class JourneyEnv:
         return None
 
 
-@pytest_asyncio.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER, test_server_existing_path=temporal_test_server()
-    )
-    await register_search_attributes(env)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
-@pytest.fixture(scope="session")
-def journey_registry() -> Registry:
-    return discover()
-
-
 @asynccontextmanager
 async def running_journeys(
     env: WorkflowEnvironment,
@@ -310,20 +275,3 @@ async def running_journeys(
         finally:
             await kit.close()
     await db.dispose()
-
-
-@pytest.fixture
-def journey_settings() -> dict[str, Any]:
-    """Settings for the journeys under test; override this fixture to change them."""
-    return {}
-
-
-@pytest_asyncio.fixture
-async def journey_env(
-    time_skipping_env: WorkflowEnvironment,
-    journey_registry: Registry,
-    journey_settings: dict[str, Any],
-    tmp_path: Path,
-) -> AsyncIterator[JourneyEnv]:
-    async with running_journeys(time_skipping_env, journey_registry, tmp_path, **journey_settings) as kit:
-        yield kit

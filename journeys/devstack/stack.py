@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.binaries import temporal_cli
+from journeys.devstack.binaries import temporal_cli
 from journeys.storage.migrate import upgrade
 from journeys.storage.settings import Settings
 
@@ -116,7 +116,7 @@ def run_dev_stack(settings: Settings, *, ui: bool = True) -> int:
         "JOURNEYS_DATABASE_URL": settings.resolved_database_url,
         "PYTHONUNBUFFERED": "1",
     }
-    journeys = [sys.executable, "-m", "core.cli"]
+    journeys = [sys.executable, "-m", "journeys.cli"]
     children: list[Child] = []
 
     def spawn(name: str, command: list[str]) -> Child:

@@ -1,0 +1,1 @@
+"""The ``journeys`` command: it wires everything together, so it may import everything."""
