@@ -13,7 +13,7 @@ help:
 	@echo "make dev    run Temporal dev server, worker, API and mail catcher (Ctrl-C stops)"
 	@echo "make test   run the test suite"
 	@echo "make bench  run the benchmarks in bench/"
-	@echo "make lint   ruff (unused and undefined names) and mypy"
+	@echo "make lint   ruff (unused and undefined names), mypy and the import layers (import-linter)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m ruff check journeys api workflows activities worker.py bench tests
 	$(BIN)/python -m mypy journeys api workflows activities worker.py bench
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) .journeys .pytest_cache

@@ -29,8 +29,13 @@ log = logging.getLogger("journeys.worker")
 # by every workflow run instead of re-imported into each sandbox (memory and start time).
 PASSTHROUGH_MODULES = (
     "journeys.contracts",  # the only project code besides the engine that crosses the boundary
-    "workflows.engine",
+    "workflows.engine",  # and the engine's parts:
+    "workflows.activity_calls",
     "workflows.definition",
+    "workflows.goals",
+    "workflows.inbox",
+    "workflows.local_time",
+    "workflows.steps",
     "workflows.variants",
     "pydantic",
 )

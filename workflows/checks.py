@@ -27,6 +27,12 @@ FORBIDDEN_IMPORTS = {
     "threading": "is not deterministic",
 }
 
+# The project's own code a journey may import: the engine and the sandbox-safe contracts.
+# Everything else of ours (storage, dispatch, activities, the API) does I/O outside the
+# sandbox; a journey gets data from the engine and acts through activities.
+PROJECT_ROOTS = {"journeys", "activities", "api", "worker"}
+ALLOWED_PROJECT_PREFIX = "journeys.contracts"
+
 # Dotted calls (as written, after the usual import aliases) and what to use instead.
 FORBIDDEN_CALLS = {
     "datetime.now": "reads the wall clock; use self.now()",
@@ -121,6 +127,14 @@ def _check_import(module: str, line: int, problems: list[Problem]) -> None:
     root = module.split(".")[0]
     if root in FORBIDDEN_IMPORTS:
         problems.append(Problem(line, f"journey code imports {module}, which {FORBIDDEN_IMPORTS[root]}"))
+    elif root in PROJECT_ROOTS and not (module + ".").startswith(ALLOWED_PROJECT_PREFIX + "."):
+        problems.append(
+            Problem(
+                line,
+                f"journey code imports {module}, which runs outside the workflow sandbox; "
+                "a journey may import workflows.* and journeys.contracts.* only",
+            )
+        )
 
 
 def _dotted(node: ast.expr) -> str:

@@ -4,7 +4,7 @@
 -- re-run it, remove the volume (docker compose down -v).
 --
 -- Keep the name and password in step with JOURNEYS_DATABASE_URL in docker-compose.yml
--- (tests/test_docker_compose.py checks that they match).
+-- (tests/deploy/test_compose.py checks that they match).
 CREATE ROLE journeys WITH LOGIN PASSWORD 'journeys';
 CREATE DATABASE journeys OWNER journeys;
 -- Only the owner (and superusers) may connect; `journeys migrate` creates the tables as owner.

@@ -36,7 +36,7 @@ ensure_namespace() {
   fi
 }
 
-# One line per attribute, all Keyword: tests/test_docker_compose.py reads these lines and
+# One line per attribute, all Keyword: tests/deploy/test_compose.py reads these lines and
 # compares them with journeys/contracts/search_attributes.py.
 create_search_attributes() {
   temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name CustomerId --type Keyword &&

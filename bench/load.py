@@ -1,0 +1,170 @@
+"""The load `make bench` puts on the stack: events in, emails out, and the bare workflow beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+
+
+
+
+async def create_customers(http: httpx.AsyncClient, ids: list[str]) -> None:
+    sem = asyncio.Semaphore(16)
+
+    async def one(customer_id: str) -> None:
+        async with sem:
+            r = await http.put(f"/v1/customers/{customer_id}", json={"email": f"{customer_id}@example.com", "attributes": {"first_name": customer_id}})
+            r.raise_for_status()
+
+    await asyncio.gather(*[one(c) for c in ids])
+
+
+async def ingest_single(http: httpx.AsyncClient, count: int, concurrency: int) -> float:
+    sem = asyncio.Semaphore(concurrency)
+    run = uuid.uuid4().hex[:6]
+
+    async def one(i: int) -> None:
+        async with sem:
+            r = await http.post("/v1/events", json={"id": f"s-{run}-{i}", "type": "bench.ping", "customer_id": f"p{i % 100}"})
+            assert r.status_code == 202, r.text
+
+    started = time.perf_counter()
+    await asyncio.gather(*[one(i) for i in range(count)])
+    return count / (time.perf_counter() - started)
+
+
+async def ingest_batches(http: httpx.AsyncClient, batches: int, size: int, concurrency: int) -> float:
+    sem = asyncio.Semaphore(concurrency)
+    run = uuid.uuid4().hex[:6]
+
+    async def one(b: int) -> None:
+        events = [{"id": f"b-{run}-{b}-{i}", "type": "bench.ping", "customer_id": f"p{i % 100}"} for i in range(size)]
+        async with sem:
+            r = await http.post("/v1/events", json={"events": events})
+            assert r.status_code == 202 and r.json()["accepted"] == size, r.text
+
+    started = time.perf_counter()
+    await asyncio.gather(*[one(b) for b in range(batches)])
+    return batches * size / (time.perf_counter() - started)
+
+
+class MailWatcher:
+    """Notes when each customer's email lands in the catcher's directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.seen: dict[str, float] = {}  # file name -> arrival (wall clock, from the file name)
+        self.to: dict[str, str] = {}
+
+    def scan(self) -> None:
+        if not self.directory.is_dir():
+            return
+        for path in self.directory.glob("*.eml"):
+            if path.name in self.seen:
+                continue
+            stamp = path.name.split("-", 1)[0]  # written by the catcher at receipt, UTC
+            arrived = datetime.strptime(stamp + "+0000", "%Y%m%dT%H%M%S.%f%z").timestamp()
+            self.seen[path.name] = arrived
+            for line in path.read_text(errors="replace").splitlines():
+                if line.lower().startswith("to:"):
+                    self.to[path.name] = line.split(":", 1)[1].strip().split("@")[0]
+                    break
+
+    def arrivals(self) -> dict[str, float]:
+        return {self.to[name]: t for name, t in self.seen.items() if name in self.to}
+
+    async def wait_for(self, customers: set[str], timeout: float) -> dict[str, float]:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.scan()
+            got = self.arrivals()
+            if customers <= got.keys():
+                return {c: got[c] for c in customers}
+            await asyncio.sleep(0.01)
+        got = self.arrivals()
+        missing = len(customers - got.keys())
+        raise TimeoutError(f"{missing} of {len(customers)} emails did not arrive within {timeout}s")
+
+
+async def e2e_saturation(http: httpx.AsyncClient, watcher: MailWatcher, customers: list[str]) -> float:
+    sem = asyncio.Semaphore(32)
+
+    async def one(c: str) -> None:
+        async with sem:
+            r = await http.post("/v1/events", json={"id": f"sat-{c}", "type": "user.signed_up", "customer_id": c})
+            assert r.status_code == 202, r.text
+
+    started = time.time()
+    await asyncio.gather(*[one(c) for c in customers])
+    arrivals = await watcher.wait_for(set(customers), timeout=300)
+    return len(customers) / (max(arrivals.values()) - started)
+
+
+async def steady(rate: float, count: int, fire: Callable[[int], Coroutine[Any, Any, None]]) -> list[float]:
+    """Call ``fire(i)`` at a steady ``rate`` per second; returns each call's scheduled send time."""
+    sent: list[float] = []
+    tasks: list[asyncio.Task[None]] = []
+    t0 = time.time() + 0.2
+    for i in range(count):
+        delay = t0 + i / rate - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent.append(time.time())
+        tasks.append(asyncio.create_task(fire(i)))
+    await asyncio.gather(*tasks)
+    return sent
+
+
+async def e2e_latency(http: httpx.AsyncClient, watcher: MailWatcher, customers: list[str], rate: float) -> list[float]:
+    async def fire(i: int) -> None:
+        r = await http.post("/v1/events", json={"id": f"lat-{customers[i]}", "type": "user.signed_up", "customer_id": customers[i]})
+        assert r.status_code == 202, r.text
+
+    sent = await steady(rate, len(customers), fire)
+    arrivals = await watcher.wait_for(set(customers), timeout=120)
+    return [arrivals[c] - s for c, s in zip(customers, sent)]
+
+
+async def bare_start(client: Client, queue: str, wid: str) -> Any:
+    return await client.start_workflow(
+        "bare", wid, id=wid, task_queue=queue, start_signal="go", start_signal_args=[wid]
+    )
+
+
+async def bare_saturation(client: Client, queue: str, count: int) -> float:
+    sem = asyncio.Semaphore(32)
+    run = uuid.uuid4().hex[:6]
+
+    async def one(i: int) -> None:
+        async with sem:
+            handle = await bare_start(client, queue, f"bare-sat-{run}-{i}")
+        await handle.result()
+
+    started = time.perf_counter()
+    await asyncio.gather(*[one(i) for i in range(count)])
+    return count / (time.perf_counter() - started)
+
+
+async def bare_latency(client: Client, queue: str, count: int, rate: float) -> list[float]:
+    run = uuid.uuid4().hex[:6]
+    latencies: list[float] = []
+
+    async def fire(i: int) -> None:
+        started = time.time()
+        handle = await bare_start(client, queue, f"bare-lat-{run}-{i}")
+        await handle.result()
+        latencies.append(time.time() - started)
+
+    await steady(rate, count, fire)
+    return latencies
+
+
+# ----- the run ----------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""The activities a journey calls, from the workflow side: deliver a send (with the step's
+name and idempotency key), log a deferred send cancelled, load the customer, record a
+split or a conversion. journeys/contracts/activity_io.py names them; activities/ runs
+them. Runs inside Temporal's sandbox.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from journeys.contracts.activity_io import (
+        CANCEL_DEFERRED,
+        DELIVER,
+        LOAD_CUSTOMER,
+        RECORD_CONVERSION,
+        RECORD_SPLIT,
+        CancelDeferredInput,
+        DeliverInput,
+        DeliverResult,
+        LoadCustomerInput,
+        LoadCustomerResult,
+        RecordConversionInput,
+        RecordSplitInput,
+    )
+    from journeys.contracts.customers import Customer
+    from workflows.steps import StepTracker
+
+DELIVER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=["TemplateError"],
+)
+
+
+def step_name(counts: dict[str, int], template: str) -> str:
+    """``send:welcome``, then ``send:welcome#2`` for the second send of it in one entry."""
+    count = counts[template] = counts.get(template, 0) + 1
+    return f"send:{template}" if count == 1 else f"send:{template}#{count}"
+
+
+def idempotency_key(entry_id: str, step: str) -> str:
+    """Deterministic: workflow id + journey entry (its trigger event) + step. A retried
+    activity, a replayed workflow or the next run after continue-as-new finds it again."""
+    return f"{workflow.info().workflow_id}/{entry_id}/{step}"
+
+
+async def deliver(request: DeliverInput, steps: StepTracker) -> DeliverResult:
+    """One call of the delivery activity (Temporal retries it); counted as busy meanwhile."""
+    steps.enter_activity()
+    try:
+        return await workflow.execute_activity(
+            DELIVER,
+            request,
+            result_type=DeliverResult,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=DELIVER_RETRY,
+            summary=f"send {request.template}",
+        )
+    finally:
+        steps.leave_activity()
+
+
+async def cancel_deferred(key: str) -> None:
+    """The journey ended while the send waited (quiet hours, cap): the log says so."""
+    await workflow.execute_local_activity(
+        CANCEL_DEFERRED,
+        CancelDeferredInput(idempotency_key=key, reason="the journey ended before the deferred send"),
+        start_to_close_timeout=timedelta(seconds=30),
+    )
+
+
+async def load_customer(customer_id: str, steps: StepTracker) -> Customer | None:
+    steps.enter_activity()
+    try:
+        result = await workflow.execute_local_activity(
+            LOAD_CUSTOMER,
+            LoadCustomerInput(customer_id=customer_id),
+            result_type=LoadCustomerResult,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+    finally:
+        steps.leave_activity()
+    return result.customer
+
+
+async def record_split(record: RecordSplitInput) -> None:
+    await workflow.execute_local_activity(RECORD_SPLIT, record, start_to_close_timeout=timedelta(seconds=30))
+
+
+async def record_conversion(record: RecordConversionInput) -> None:
+    await workflow.execute_local_activity(RECORD_CONVERSION, record, start_to_close_timeout=timedelta(seconds=30))
