@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
+from api import errors
 from api.deps import require_api_key
 from api.routes import (
     customers,
@@ -44,7 +45,10 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         db = Database(settings.resolved_database_url)
         # Lazy: the API starts and accepts events even while Temporal is away.
         client = temporal_client or await connect(settings, lazy=True)
-        outbox = Outbox(db, client, registry, settings.temporal_task_queue, settings.dispatch_concurrency)
+        outbox = Outbox(
+            db, client, registry, settings.temporal_task_queue, settings.dispatch_concurrency,
+            max_attempts=settings.dispatch_max_attempts,
+        )
         app.state.journeys = AppState(
             settings=settings,
             api_key=settings.resolved_api_key(),
@@ -73,6 +77,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         "Every `/v1` route needs `Authorization: Bearer <API key>`.",
         lifespan=lifespan,
     )
+    errors.install(app)
     authed = [Depends(require_api_key)]
     app.include_router(events.router, dependencies=authed)
     app.include_router(customers.router, dependencies=authed)

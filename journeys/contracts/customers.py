@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from journeys.contracts import json_values
 
 
 class CustomerIn(BaseModel):
@@ -15,7 +17,7 @@ class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: EmailStr | None = None
-    timezone: str = "UTC"
+    timezone: str = Field(default="UTC", max_length=64)
     locale: str | None = Field(default=None, max_length=35)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
@@ -25,6 +27,17 @@ class CustomerIn(BaseModel):
         if not is_time_zone(value):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'Europe/Berlin')")
         return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _strict_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return json_values.check(value, "attributes")
+
+    @model_validator(mode="after")
+    def _fits_temporal(self) -> "CustomerIn":
+        # The profile travels in every journey's start input (a snapshot at entry).
+        json_values.check_size(self, "the profile")
+        return self
 
 
 class Customer(BaseModel):
@@ -37,10 +50,12 @@ class Customer(BaseModel):
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
-@lru_cache(maxsize=1024)
+@cache
+def _zones() -> frozenset[str]:
+    # The IANA names tzdata ships; not "localtime" (this machine's zone, whatever it is).
+    return frozenset(available_timezones()) - {"localtime"}
+
+
 def is_time_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    """An IANA zone name such as 'Europe/Berlin' (a file name or path is not one)."""
+    return name in _zones()

@@ -10,14 +10,17 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from journeys.contracts import json_values
 
 MAX_BATCH = 1000
 
 # Event types read like "cart.abandoned": lower case words joined by dots, underscores
 # or dashes. Keeping them tame keeps them safe in workflow ids and search queries.
 EVENT_TYPE_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
-ID_PATTERN = r"^[^\s/]+$"
+# Ids: no whitespace, no slash (they go into workflow ids and URLs), no control characters.
+ID_PATTERN = r"^[^\s/\x00-\x1f\x7f]+$"
 # Event types apps may not send themselves: the engine's own (one-off sends, merges).
 RESERVED_PREFIX = "journeys."
 
@@ -37,6 +40,16 @@ class Event(BaseModel):
     customer_id: str = Field(min_length=1, max_length=200, pattern=ID_PATTERN)
     properties: dict[str, Any] = Field(default_factory=dict)
     timestamp: datetime | None = None
+
+    @field_validator("properties")
+    @classmethod
+    def _strict_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return json_values.check(value, "properties")
+
+    @model_validator(mode="after")
+    def _fits_temporal(self) -> "Event":
+        json_values.check_size(self, "the event")
+        return self
 
 
 class EventBatch(BaseModel):

@@ -15,8 +15,9 @@ from journeys.storage.database import Database
 from journeys.contracts.events import Event
 from journeys.storage.tables import DispatchRow, EventRow, utcnow
 
-# The API dispatches fresh events itself; the relay leaves them alone for this long.
-DISPATCH_LEASE = timedelta(seconds=15)
+# The API dispatches fresh events itself; the relay leaves them alone for this long (and
+# picks them up after it, should the API process die before dispatching).
+FRESH_GRACE = timedelta(seconds=5)
 
 
 @dataclass
@@ -71,7 +72,8 @@ async def store_events(
         result.to_dispatch = [e for e in result.accepted if needs_dispatch(e)]
         if result.to_dispatch:
             outbox = [
-                {"event_id": e.id, "next_attempt_at": now + DISPATCH_LEASE, "attempts": 0} for e in result.to_dispatch
+                {"event_id": e.id, "customer_id": e.customer_id, "next_attempt_at": now + FRESH_GRACE, "attempts": 0}
+                for e in result.to_dispatch
             ]
             await session.exec(db.insert(DispatchRow), params=outbox)  # type: ignore[call-overload]
         await session.commit()
@@ -79,6 +81,8 @@ async def store_events(
 
 
 def to_event(row: EventRow) -> Event:
-    return Event(
+    """The stored event, as it was accepted (not validated again: limits may have changed
+    since, and what is stored must still be dispatched or set aside, never stuck)."""
+    return Event.model_construct(
         id=row.id, type=row.type, customer_id=row.customer_id, properties=dict(row.properties), timestamp=row.timestamp
     )

@@ -125,6 +125,13 @@ class Settings(BaseSettings):
     # Outbox relay: how often it looks for events Temporal has not taken yet.
     relay_interval_seconds: float = Field(default=1.0, gt=0)
     dispatch_concurrency: int = Field(default=64, ge=1)
+    # An event Temporal refuses (too large, not encodable) this many times is a dead letter;
+    # while Temporal is merely away, events wait however long it takes.
+    dispatch_max_attempts: int = Field(default=5, ge=1)
+    # A send that keeps failing with errors worth retrying gives up after this many calls
+    # to the ESP, or this long after its first: the message is failed, a dead letter.
+    send_max_attempts: int = Field(default=8, ge=1)
+    send_max_retry_seconds: float = Field(default=3600.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_production(self) -> "Settings":

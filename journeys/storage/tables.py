@@ -28,9 +28,12 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
-        return value
+        # PostgreSQL answers in the session's TimeZone, which need not be UTC.
+        return value.astimezone(timezone.utc)
 
 
 class CustomerRow(SQLModel, table=True):
@@ -59,17 +62,48 @@ class EventRow(SQLModel, table=True):
 
 
 class DispatchRow(SQLModel, table=True):
-    """The outbox: one row per stored event until Temporal has taken it."""
+    """The outbox: one row per stored event until Temporal has taken it (or it is set aside).
+
+    ``id`` is the storing order. A customer's events are handed to Temporal in that order:
+    a row goes only after every earlier pending row of the same customer has gone or has
+    been set aside as a dead letter (``dead_at``; journeys/dispatch/outbox.py).
+    """
 
     __tablename__ = "dispatches"
-    __table_args__ = (Index("ix_dispatches_pending", "dispatched_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_dispatches_pending", "dispatched_at", "dead_at", "next_attempt_at"),
+        Index("ix_dispatches_customer_pending", "customer_id", "dispatched_at", "dead_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(foreign_key="events.id", max_length=200, unique=True)
+    customer_id: str = Field(max_length=200)
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     dispatched_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     last_error: str | None = None
+    first_attempt_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    last_attempt_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    # A dead letter: failed for a reason that retrying does not cure; no longer holds back
+    # the customer's later events. An operator retries or discards it (resolution).
+    dead_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    resolution: str | None = Field(default=None, max_length=20)  # retried | discarded
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+
+
+class DispatchClaimRow(SQLModel, table=True):
+    """Which process dispatches a customer's events right now, and until when (a lease).
+
+    One owner per customer at a time saves duplicate work; the order itself comes from
+    every dispatcher going through a customer's pending rows oldest first and stopping
+    at the first failure.
+    """
+
+    __tablename__ = "dispatch_claims"
+
+    customer_id: str = Field(primary_key=True, max_length=200)
+    owner: str = Field(max_length=64)
+    until: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 
 
 class MessageRow(SQLModel, table=True):
@@ -104,10 +138,17 @@ class MessageRow(SQLModel, table=True):
     history: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     esp: str | None = Field(default=None, max_length=20)
     esp_message_id: str | None = Field(default=None, max_length=300)
+    # Calls to the ESP so far; also the compare-and-set token of the ``sending`` status.
     attempts: int = 0
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    # What the send was asked to render with, so an operator can send a dead letter again.
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    if_capped: str = Field(default="skip", max_length=10, sa_column_kwargs={"server_default": "skip"})
+    # failed or unknown messages are dead letters until an operator retries or discards them
+    resolution: str | None = Field(default=None, max_length=20)  # retried | discarded
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
 class JourneyEntryRow(SQLModel, table=True):

@@ -163,11 +163,6 @@ async def test_an_empty_set_of_changes_records_nothing(db: Database) -> None:
         assert (await session.exec(select(SubscriptionRow))).all() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UtcDateTime.process_result_value leaves aware datetimes in the connection's time zone: on a "
-    "PostgreSQL server whose TimeZone is not UTC, the explanation prints local time labelled 'UTC'",
-)
 async def test_the_explanation_is_in_utc_whatever_the_database_servers_time_zone(db: Database) -> None:
     if db.is_sqlite:
         pytest.skip("SQLite keeps no time zone of its own")
