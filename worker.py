@@ -33,6 +33,7 @@ PASSTHROUGH_MODULES = (
     "workflows.activity_calls",
     "workflows.definition",
     "workflows.goals",
+    "workflows.handover",
     "workflows.inbox",
     "workflows.local_time",
     "workflows.steps",

@@ -16,10 +16,19 @@ Order of work, and why:
    the ledger and nothing is sent.
 6. Send, then record ``sent`` and the ESP's message id.
 
-A row still ``sending`` when an attempt starts means an earlier attempt died between
-steps 5 and 6: the email may be out, so it is marked ``unknown`` and never sent again.
-An ESP error we did see (connection refused, 4xx) marks it ``retrying``, and the retry
-sends. A refusal for an address that does not exist (a hard bounce) also suppresses it.
+At most once, for every ESP:
+
+* A row still ``sending`` when an attempt starts means an earlier attempt died between
+  steps 5 and 6: the email may be out, so it is marked ``unknown`` and never sent again.
+* A failure after the request may have reached the ESP (a timeout waiting for its answer,
+  the connection lost after DATA, a gateway's 502/504) is ``unknown`` too, and the journey
+  carries on; an operator decides (a dead letter). Only an ESP that drops a repeated send
+  itself (Resend, by our message id as its Idempotency-Key) is asked again, and only it.
+* A failure that proves nothing went out (refused connection, 429, 503) marks the row
+  ``retrying`` and Temporal retries, up to ``JOURNEYS_SEND_MAX_ATTEMPTS`` calls to the ESP
+  or ``JOURNEYS_SEND_MAX_RETRY_SECONDS`` after the first; then it is ``failed``, with the
+  last reason, and the journey carries on. A refusal for an address that does not exist
+  (a hard bounce) fails at once and suppresses the address.
 
 The policy's clock is Temporal's (the attempt's scheduled time), so time-skipping tests
 see a day pass for caps and quiet hours exactly as production does.
@@ -66,6 +75,8 @@ class DeliveryActivities:
         self.footer = MarketingFooter(settings, self.renderer)
         limits = settings.esp_rate_limits
         self.rates = EspRateLimiter(db, limits).wait_turn if limits else None
+        self.max_attempts = settings.send_max_attempts
+        self.max_retry_seconds = settings.send_max_retry_seconds
 
     @activity.defn(name=DELIVER)
     async def deliver(self, input: DeliverInput) -> DeliverResult:
@@ -128,42 +139,7 @@ class DeliveryActivities:
                     "step": input.step or "",
                 },
             )
-            reached: list[str] = []  # the ESPs this attempt got as far as calling
-
-            async def before(esp: str) -> None:
-                if self.rates is not None:
-                    await self.rates(esp)
-                reached.append(esp)
-
-            try:
-                # A retry after a send that may have reached an ESP goes to that ESP only.
-                esp, esp_message_id = await self.sender.send_via(outgoing, only=row.esp, before=before)
-            except asyncio.CancelledError:
-                if not reached:  # stopped while waiting for a send slot: nothing left here
-                    await asyncio.shield(ledger.finish(row, "retrying", "stopped before sending (worker shutdown)"))
-                raise
-            except PermanentSendError as exc:
-                esp = exc.esp or "unknown ESP"
-                reason = f"refused by {esp}: {exc}"
-                if exc.hard_bounce:
-                    await suppress(self.db, session, customer.email, "hard_bounce", source=esp)
-                    reason += " (address suppressed: hard bounce)"
-                log.warning("message %s to %s: %s", row.id, customer.email, reason)
-                await ledger.finish(row, "failed", reason, esp=esp)
-                return DeliverResult(message_id=row.id, status="failed", reason=reason, customer=customer)
-            except TransientSendError as exc:
-                # Once an attempt may have reached an ESP, every later one is pinned to it.
-                pinned = row.esp or (exc.esp if exc.maybe_sent else None)
-                await ledger.finish(row, "retrying", str(exc), esp=pinned)
-                if exc.retry_after is not None:
-                    # The ESP said when to come back (Retry-After): Temporal retries then.
-                    raise ApplicationError(
-                        str(exc), type="TransientSendError", next_retry_delay=timedelta(seconds=exc.retry_after)
-                    ) from exc
-                raise
-            await ledger.finish(row, "sent", esp=esp, esp_message_id=esp_message_id or None, sent_at=utcnow())
-            log.info("sent %s to %s (%s, %s)", input.template, customer.email, row.id, input.idempotency_key)
-            return DeliverResult(message_id=row.id, status="sent", esp_message_id=esp_message_id, customer=customer)
+            return await self._send(ledger, row, outgoing, customer)
 
     @activity.defn(name=CANCEL_DEFERRED)
     async def cancel_deferred(self, input: CancelDeferredInput) -> None:
@@ -176,6 +152,62 @@ class DeliveryActivities:
             row.history = [*row.history, entry(policy_clock(), "cancelled", input.reason)]
             session.add(row)
             await session.commit()
+
+    async def _send(self, ledger: Ledger, row: MessageRow, outgoing: OutgoingEmail, customer: Customer) -> DeliverResult:
+        """Hand the claimed message to the ESP and record what became of it."""
+        reached: list[str] = []  # the ESPs this attempt got as far as calling
+
+        async def before(esp: str) -> None:
+            if self.rates is not None:
+                await self.rates(esp)
+            reached.append(esp)
+
+        try:
+            # A retry after a send that may have reached an ESP goes to that ESP only.
+            esp, esp_message_id = await self.sender.send_via(outgoing, only=row.esp, before=before)
+        except asyncio.CancelledError:
+            if not reached:  # stopped while waiting for a send slot: nothing left here
+                await asyncio.shield(ledger.finish(row, "retrying", "stopped before sending (worker shutdown)"))
+            raise
+        except PermanentSendError as exc:
+            esp = exc.esp or "unknown ESP"
+            reason = f"refused by {esp}: {exc}"
+            if exc.hard_bounce:
+                await suppress(self.db, ledger.session, outgoing.to, "hard_bounce", source=esp)
+                reason += " (address suppressed: hard bounce)"
+            log.warning("message %s of customer %s: %s", row.id, customer.id, reason)
+            await ledger.finish(row, "failed", reason, esp=esp)
+            return DeliverResult(message_id=row.id, status="failed", reason=reason, customer=customer)
+        except TransientSendError as exc:
+            return await self._not_sent_yet(ledger, row, exc, customer)
+        await ledger.finish(row, "sent", esp=esp, esp_message_id=esp_message_id or None, sent_at=utcnow())
+        log.info("sent %s to customer %s (message %s, %s)", outgoing.metadata["template"], customer.id, row.id, ledger.input.idempotency_key)
+        return DeliverResult(message_id=row.id, status="sent", esp_message_id=esp_message_id, customer=customer)
+
+    async def _not_sent_yet(self, ledger: Ledger, row: MessageRow, exc: TransientSendError, customer: Customer) -> DeliverResult:
+        """A failure worth retrying: retry it, unless it may be out already or retries are spent."""
+        esp = row.esp or exc.esp
+        if exc.maybe_sent and not (esp and self.sender.drops_duplicates(esp)):
+            reason = f"{exc} (may have been sent; not sent again: an operator decides, see dead letters)"
+            log.error("message %s of customer %s: %s", row.id, customer.id, reason)
+            await ledger.finish(row, "unknown", reason, esp=esp)
+            return DeliverResult(message_id=row.id, status="unknown", reason=reason, customer=customer)
+        # Once an attempt may have reached an ESP (one that drops repeats), the rest go there.
+        pinned = row.esp or (exc.esp if exc.maybe_sent else None)
+        first = row.claimed_at or ledger.now
+        spent = (ledger.now - first).total_seconds() >= self.max_retry_seconds
+        if row.attempts >= self.max_attempts or spent:
+            reason = f"gave up after {row.attempts} attempts over {_span(ledger.now - first)}: {exc}"
+            log.error("message %s of customer %s failed: %s", row.id, customer.id, reason)
+            await ledger.finish(row, "failed", reason, esp=pinned)
+            return DeliverResult(message_id=row.id, status="failed", reason=reason, customer=customer)
+        await ledger.finish(row, "retrying", str(exc), esp=pinned)
+        if exc.retry_after is not None:
+            # The ESP said when to come back (Retry-After): Temporal retries then.
+            raise ApplicationError(
+                str(exc), type="TransientSendError", next_retry_delay=timedelta(seconds=exc.retry_after)
+            ) from exc
+        raise exc
 
     async def _decided(self, ledger: Ledger, customer: Customer, info: TemplateInfo, decision: Decision) -> DeliverResult:
         result = await ledger.decide(customer, decision.status, decision.reason, info=info, until=decision.until)
@@ -193,6 +225,11 @@ class DeliveryActivities:
         link = self.footer.link(customer.id, info.topic)
         rendered = self.renderer.render(input.template, {**context, **self.footer.context(link)})
         return self.footer.apply(rendered, link, info.topic, input.template), link.headers
+
+
+def _span(duration: timedelta) -> str:
+    seconds = int(duration.total_seconds())
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
 
 
 def policy_clock() -> datetime:

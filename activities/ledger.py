@@ -1,12 +1,18 @@
 """The send ledger (the ``messages`` table) for one delivery: claim, decide, finish.
 
 One row per journey step, keyed by the step's idempotency key. Every change of status is
-also appended to the row's ``history``, so the message log can say "deferred for quiet
-hours at 22:10, sent at 08:00".
+appended to the row's ``history`` by the database itself (no read-modify-write, so an ESP
+webhook arriving meanwhile keeps its entry), so the message log can say "deferred for
+quiet hours at 22:10, sent at 08:00".
+
+Every transition is compare-and-set on the status and the attempt count: an attempt that
+wakes up late (after Temporal gave up waiting for it and a retry marked the row
+``unknown``) can never overwrite ``unknown``, ``sent`` or ``failed``.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
@@ -22,7 +28,10 @@ from journeys.storage.database import Database
 from journeys.storage.tables import MessageRow, utcnow
 from journeys.templating.catalog import TemplateInfo
 
+log = logging.getLogger("journeys.ledger")
+
 FINAL = {"sent", "skipped", "failed", "unknown", "suppressed", "unsubscribed", "capped", "cancelled"}
+MID_SEND = "an earlier attempt stopped mid-send; not sent again"
 
 
 def entry(at: datetime, status: str, reason: str | None = None) -> dict[str, Any]:
@@ -53,6 +62,8 @@ class Ledger:
             to_email=to_email,
             status="new",
             history=[],
+            context=self.input.context,
+            if_capped=self.input.if_capped,
             created_at=now,
             updated_at=now,
         )
@@ -73,66 +84,101 @@ class Ledger:
         Commits.
         """
         row = await self.row()
-        if row is not None and row.status in FINAL:
-            await self.session.commit()
+        if row is None:
+            fresh = self.new_row(customer.email if customer else None, info)
+            fresh.status, fresh.reason, fresh.deferred_until = status, reason, until
+            fresh.history = [entry(self.now, status, reason)]
+            if await self._insert(fresh):
+                await self.session.commit()
+                return result_of(fresh, customer)
+            row = await self.row()  # another attempt wrote it a moment ago
+            assert row is not None
+        if row.status in FINAL or (status == "deferred" and row.status == "deferred" and row.deferred_until == until):
+            await self.session.commit()  # decided before, or the same deferral again: logged once
             return result_of(row, customer)
-        if row is not None and row.status == "sending":
-            status, reason, until = "unknown", "an earlier attempt stopped mid-send; not sent again", None
-        row = row or self.new_row(customer.email if customer else None, info)
-        if status == "deferred" and row.status == "deferred" and row.deferred_until == until:
-            await self.session.commit()  # the same deferral again (a retried attempt): logged once
-            return result_of(row, customer)
-        row.status, row.reason, row.deferred_until, row.updated_at = status, reason, until, utcnow()
-        row.history = [*row.history, entry(self.now, status, reason)]
-        self.session.add(row)
-        await self.session.commit()
-        return result_of(row, customer)
+        if row.status == "sending":
+            status, reason, until = "unknown", MID_SEND, None
+        await self._move(row, status, reason, deferred_until=until)
+        return result_of(await self._reread(row), customer)
 
     async def claim(self, to_email: str, subject: str, info: TemplateInfo) -> MessageRow | None:
         """Mark the step ``sending`` (policy passed: it counts toward caps from now) and commit
-        before anyone talks to the ESP. None if the row says not to send (already decided)."""
+        before anyone talks to the ESP. None if the row says not to send (already decided,
+        or another attempt is sending)."""
         row = self.new_row(to_email, info)
         row.subject, row.status, row.attempts, row.claimed_at = subject, "sending", 1, self.now
         row.history = [entry(self.now, "sending")]
+        if await self._insert(row):
+            await self.session.commit()
+            return row
+        existing = await self.row()
+        assert existing is not None
+        if existing.status in FINAL or existing.status == "sending":
+            await self.session.commit()
+            return None
+        # deferred, or retrying after an ESP error we saw: this attempt sends.
+        moved = await self._move(
+            existing,
+            "sending",
+            None,
+            to_email=to_email,
+            subject=subject,
+            category=info.category,
+            topic=info.topic,
+            deferred_until=None,
+            attempts=existing.attempts + 1,
+            claimed_at=existing.claimed_at or self.now,  # a retry keeps its first slot
+        )
+        return existing if moved else None
+
+    async def finish(self, row: MessageRow, status: str, reason: str | None = None, **values: Any) -> bool:
+        """After the ESP answered. False if the row is no longer this attempt's to finish
+        (a later attempt decided it meanwhile): then only a note goes into its history."""
+        if await self._move(row, status, reason, **values):
+            return True
+        late = f"an attempt that had been given up on reported {status}" + (f": {reason}" if reason else "")
+        log.warning("message %s: %s; its status stays as a later attempt left it", row.id, late)
+        await self.session.exec(  # type: ignore[call-overload]
+            update(MessageRow)
+            .where(col(MessageRow.id) == row.id)
+            .values(history=self.db.json_append(MessageRow.history, entry(max(self.now, utcnow()), "late", late)))
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.commit()
+        return False
+
+    async def _insert(self, row: MessageRow) -> bool:
         statement = (
             self.db.insert(MessageRow)
             .values(row.model_dump())
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(col(MessageRow.id))
         )
-        claimed = (await self.session.exec(statement)).first()  # type: ignore[call-overload]
-        if claimed:
-            await self.session.commit()
-            return row
-        existing = await self.row()
-        assert existing is not None
-        if existing.status in FINAL or existing.status == "sending":
-            return None
-        # deferred, or retrying after an ESP error we saw: this attempt sends.
-        existing.to_email, existing.subject, existing.category, existing.topic = to_email, subject, info.category, info.topic
-        existing.status, existing.reason, existing.deferred_until = "sending", None, None
-        existing.attempts += 1
-        existing.claimed_at = existing.claimed_at or self.now  # a retry keeps its first slot
-        existing.updated_at = utcnow()
-        existing.history = [*existing.history, entry(self.now, "sending")]
-        self.session.add(existing)
-        await self.session.commit()
-        return existing
+        return (await self.session.exec(statement)).first() is not None  # type: ignore[call-overload]
 
-    async def finish(self, row: MessageRow, status: str, reason: str | None = None, **values: Any) -> None:
-        """After the ESP answered: one UPDATE (the row is ours while it is ``sending``)."""
-        history = [*row.history, entry(max(self.now, utcnow()), status, reason)]
+    async def _move(self, row: MessageRow, status: str, reason: str | None, **values: Any) -> bool:
+        """Compare-and-set: from the status and attempt count this attempt saw, or not at all."""
+        now = max(self.now, utcnow())
+        changes = {"status": status, "reason": reason, "updated_at": utcnow(), **values}
         statement = (
             update(MessageRow)
-            .where(col(MessageRow.id) == row.id)
-            .values(status=status, reason=reason, history=history, updated_at=utcnow(), **values)
+            .where(col(MessageRow.id) == row.id, col(MessageRow.status) == row.status, col(MessageRow.attempts) == row.attempts)
+            .values(history=self.db.json_append(MessageRow.history, entry(now, status, reason)), **changes)
+            .returning(col(MessageRow.id))
+            # The row object is kept in step below; no refresh from the database.
+            .execution_options(synchronize_session=False)
         )
-        await self.session.exec(statement)  # type: ignore[call-overload]
+        moved = (await self.session.exec(statement)).first() is not None  # type: ignore[call-overload]
         await self.session.commit()
-        # Kept in step without marking the row dirty (which would cost a second UPDATE).
-        set_committed_value(row, "history", history)
-        for name, value in {"status": status, "reason": reason, **values}.items():
-            set_committed_value(row, name, value)
+        if moved:  # kept in step without marking the row dirty (which would cost an UPDATE)
+            set_committed_value(row, "history", [*row.history, entry(now, status, reason)])
+            for name, value in changes.items():
+                set_committed_value(row, name, value)
+        return moved
+
+    async def _reread(self, row: MessageRow) -> MessageRow:
+        await self.session.refresh(row)
+        return row
 
 
 def result_of(row: MessageRow, customer: Customer | None) -> DeliverResult:

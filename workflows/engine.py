@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.definition import JourneySpec, Reentry, journey, workflow_id
     from workflows.goals import Goals
     from workflows.inbox import Inbox, Where, matcher
-    from workflows import activity_calls
+    from workflows import activity_calls, handover
     from workflows.local_time import next_local_time
     from workflows.steps import StepTracker, human
     from workflows.variants import choose_variant
@@ -160,8 +160,9 @@ class Journey:
 
         The next run calls ``steps`` again from the top with the same trigger, and with
         ``self.state``, the inbox, the ids of events already seen and the send counters
-        carried over: no event is lost or handled twice, no email sent twice. Code before
-        the loop should therefore look at ``self.state`` to skip what was done.
+        carried over (bounded: workflows/handover.py): no event is lost or handled twice,
+        no email sent twice. Code before the loop should therefore look at ``self.state``
+        to skip what was done.
         """
         info = workflow.info()
         if info.get_current_history_length() < self.max_history_events and not info.is_continue_as_new_suggested():
@@ -171,8 +172,9 @@ class Journey:
         assert self._trigger is not None
         carried = Carried(
             trigger=self._trigger,
-            inbox=self._inbox.events,
-            seen_ids=sorted(self._inbox.seen),
+            inbox=handover.inbox_to_carry(self.spec.name, self._inbox.events),
+            seen_ids=handover.seen_to_carry(list(self._inbox.seen)),
+            received=self._inbox.received,
             send_counts=self._send_counts,
             sent=self._sent,
             data=self.state,
@@ -181,16 +183,12 @@ class Journey:
             goals=self._goals.ends,
             converted=self._goals.converted,
         )
-        workflow.logger.info("journey %s continues as new (run %d)", self.spec.name, carried.runs)
-        workflow.continue_as_new(
-            JourneyInput(
-                journey=self.spec.name,
-                customer_id=self._customer_id,
-                customer=self._customer,
-                key=self._key,
-                carried=carried,
-            )
+        next_input = JourneyInput(
+            journey=self.spec.name, customer_id=self._customer_id, customer=self._customer, key=self._key, carried=carried
         )
+        handover.check_size(next_input)
+        workflow.logger.info("journey %s continues as new (run %d)", self.spec.name, carried.runs)
+        workflow.continue_as_new(next_input)
 
     async def sleep(self, duration: timedelta, *, step: str | None = None) -> None:
         """A durable timer. ``step`` names it for operators; default ``sleep:<duration>``."""
@@ -286,7 +284,7 @@ class Journey:
             step=self._steps.step,
             waiting_for=self._steps.waiting_for,
             until=self._steps.until,
-            events_received=len(self._inbox.seen),
+            events_received=self._inbox.received,
             busy=self._steps.busy,
             finished=self._steps.finished,
             sent=self._sent,
@@ -341,7 +339,7 @@ class Journey:
         """Take over the previous run's state; returns the events that arrived in between."""
         # Signals that reached this run before its first task are already in the inbox:
         # put the carried events first, and drop any this journey has seen before.
-        arrived = self._inbox.resume(carried.inbox, carried.seen_ids)
+        arrived = self._inbox.resume(carried.inbox, carried.seen_ids, carried.received)
         self._send_counts = dict(carried.send_counts)
         self._sent = list(carried.sent)
         self.state = dict(carried.data)

@@ -35,15 +35,18 @@ def _any(_: Event) -> bool:
 class Inbox:
     def __init__(self) -> None:
         self.events: list[Event] = []
-        # Every event id this journey has received, across continue-as-new: dispatch may
-        # deliver an event more than once (relay retries), and each counts once.
-        self.seen: set[str] = set()
+        # The ids of the events this journey received, in arrival order (continue-as-new
+        # carries the newest): dispatch may deliver an event more than once (relay
+        # retries), and each counts once.
+        self.seen: dict[str, None] = {}
+        self.received = 0  # distinct events received, in every run so far
 
     def first_time(self, event: Event) -> bool:
         """Record the event's id; False if it was received before."""
         if event.id in self.seen:
             return False
-        self.seen.add(event.id)
+        self.seen[event.id] = None
+        self.received += 1
         return True
 
     def add(self, event: Event) -> None:
@@ -67,11 +70,13 @@ class Inbox:
         self.events.remove(trigger)
         return trigger, self.events[position:]
 
-    def resume(self, carried_events: list[Event], carried_seen: list[str]) -> list[Event]:
+    def resume(self, carried_events: list[Event], carried_seen: list[str], carried_received: int | None) -> list[Event]:
         """Take over a previous run's inbox; returns the events that reached this run before
         its first task and were not seen by the previous one."""
         seen_before = set(carried_seen)
         arrived = [e for e in self.events if e.id not in seen_before]
+        new_here = sum(1 for event_id in self.seen if event_id not in seen_before)
         self.events = list(carried_events) + arrived
-        self.seen |= seen_before
+        self.seen = {**dict.fromkeys(carried_seen), **self.seen}
+        self.received = (len(carried_seen) if carried_received is None else carried_received) + new_here
         return arrived

@@ -22,7 +22,8 @@ class Carried(BaseModel):
 
     trigger: Event
     inbox: list[Event] = Field(default_factory=list)
-    seen_ids: list[str] = Field(default_factory=list)
+    seen_ids: list[str] = Field(default_factory=list)  # the newest ids seen (workflows/handover.py)
+    received: int | None = None  # events received in all runs so far (None: before it was kept)
     send_counts: dict[str, int] = Field(default_factory=dict)
     sent: list[str] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)

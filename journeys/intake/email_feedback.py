@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -51,10 +52,13 @@ async def record_email_events(db: Database, events: list[EmailEvent], registry_c
         async with db.session() as session:
             for event in result.accepted:
                 message_id, entry = notes[event.id]
-                row = await session.get(MessageRow, message_id)
-                if row is not None:
-                    row.history = [*row.history, entry]
-                    session.add(row)
+                # Appended by the database: two webhooks for one message at once keep both.
+                await session.exec(  # type: ignore[call-overload]
+                    update(MessageRow)
+                    .where(col(MessageRow.id) == message_id)
+                    .values(history=db.json_append(MessageRow.history, entry))
+                    .execution_options(synchronize_session=False)
+                )
             await session.commit()
     return result
 

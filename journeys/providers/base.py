@@ -51,6 +51,10 @@ class MissingSetting(Exception):
 
 
 class EmailSender(Protocol):
+    """One ESP. An adapter whose ESP drops a repeated send itself (an idempotency key, as
+    Resend's) also says ``drops_duplicates = True``: only then may a send that may have
+    reached it be retried (journeys/providers/failover.py)."""
+
     name: str
 
     async def send(self, email: OutgoingEmail) -> str:

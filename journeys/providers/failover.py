@@ -70,6 +70,10 @@ class FailoverSender:
     async def send(self, email: OutgoingEmail) -> str:
         return (await self.send_via(email))[1]
 
+    def drops_duplicates(self, esp: str) -> bool:
+        """Whether ``esp`` itself drops a repeated send, so a maybe-sent one may be retried."""
+        return any(getattr(s, "drops_duplicates", False) for s in self.senders if s.name == esp)
+
     async def send_via(
         self, email: OutgoingEmail, only: str | None = None, before: BeforeSend | None = None
     ) -> tuple[str, str]:

@@ -9,8 +9,11 @@ ESP, or the customer could get the email twice). So:
   bad URL scheme): the request never left, ``maybe_sent=False``;
 * any later transport failure (read/write timeout, connection dropped mid-answer): the ESP may
   have queued the email, ``maybe_sent=True``;
-* HTTP 429 and 5xx: transient, honouring ``Retry-After``; 408: transient (the ESP says it did
-  not get the whole request); 401/403: permanent, the credentials are wrong; other 4xx: permanent.
+* HTTP 502 and 504: transient and ``maybe_sent``: a gateway in front of the ESP says the
+  ESP did not answer it in time, which says nothing about whether the ESP took the email;
+* HTTP 429 and other 5xx: transient, honouring ``Retry-After`` (the ESP answered itself and
+  did not take it); 408: transient (the ESP says it did not get the whole request);
+  401/403: permanent, the credentials are wrong; other 4xx: permanent.
 
 Adapters refine this per provider (an ESP's own error codes) and fall back to ``classify_status``.
 """
@@ -71,6 +74,12 @@ def classify_status(provider: str, response: httpx.Response, reason: str) -> Exc
     """The default mapping of an unsuccessful HTTP answer to a send error."""
     status = response.status_code
     reason = reason or response.reason_phrase or "no reason given"
+    if status in (502, 504):
+        return TransientSendError(
+            f"{provider} HTTP {status} from a gateway: {reason}; it may have been accepted",
+            retry_after=retry_after(response),
+            maybe_sent=True,
+        )
     if status == 429 or status >= 500 or status == 408:
         return TransientSendError(f"{provider} HTTP {status}: {reason}", retry_after=retry_after(response))
     if status in (401, 403):

@@ -7,7 +7,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+import json
+
+from sqlalchemy import JSON, cast, event, func, literal
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -78,6 +81,13 @@ class Database:
     def insert(self, table: Any) -> Any:
         """INSERT with this backend's ON CONFLICT support (SQLite and PostgreSQL share the syntax)."""
         return sqlite_insert(table) if self.is_sqlite else postgresql_insert(table)
+
+    def json_append(self, column: Any, item: Any) -> Any:
+        """SQL for ``column`` (a JSON array) with ``item`` appended, done by the database in
+        the UPDATE itself: two writers appending at once both keep their item."""
+        if self.is_sqlite:
+            return func.json_insert(column, "$[#]", func.json(json.dumps(item)))
+        return cast(cast(column, JSONB).op("||")(literal([item], type_=JSONB)), JSON)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -256,7 +256,9 @@ async def test_retry_after_from_the_esp_sets_temporals_next_retry(db: Database, 
     assert row.status == "retrying" and "Too many requests" in (row.reason or "")
 
 
-async def test_a_send_that_may_have_gone_out_is_retried_only_through_the_same_esp(db: Database, providers) -> None:  # type: ignore[no-untyped-def]
+async def test_a_send_that_may_have_reached_resend_is_retried_there_only_with_the_same_idempotency_key(db: Database, providers) -> None:  # type: ignore[no-untyped-def]
+    """Resend drops a repeat of the same Idempotency-Key, so only there is a maybe-sent send
+    asked again (every other ESP: unknown, never again; test_deliver_at_most_once.py)."""
     primary, backup = providers
     primary.hang()
     backup.answer(200, {"id": "re-backup"})
@@ -269,6 +271,7 @@ async def test_a_send_that_may_have_gone_out_is_retried_only_through_the_same_es
     with pytest.raises(TransientSendError):  # the retry: still the primary, never the backup
         await ActivityEnvironment().run(activities.deliver, step())
     assert backup.requests == [] and len(primary.requests) == 2
+    assert len({r.headers["idempotency-key"] for r in primary.requests}) == 1, "the same key: Resend sends it once"
 
     # A later failure that proves nothing left (a 503) does not lift the pin: it may be out.
     primary._hang = False

@@ -45,7 +45,7 @@ class SmtpSender:
         self.host, self.port = host, port
         self.username, self.password = username, password
         self.start_tls, self.use_tls, self.tls_context, self.timeout = start_tls, use_tls, tls_context, timeout
-        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self._idle: list[tuple[_Client, float]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SmtpSender":
@@ -82,31 +82,37 @@ class SmtpSender:
         msg = self.build(email)
         client, reused = await self._checkout()
         try:
-            await client.send_message(msg)
+            await self._transact(client, msg)
         except aiosmtplib.SMTPServerDisconnected as exc:
-            if not reused:
-                raise TransientSendError(f"SMTP {self.host}:{self.port}: {exc}", maybe_sent=True) from exc
-            # A pooled connection the server had closed: one fresh try.
+            await _close(client)
+            if client.data_started or not reused:
+                raise _classify(exc, self.host, self.port, sending=client.data_started) from exc
+            # A pooled connection the server had closed before we got to DATA: one fresh try.
             client, _ = await self._checkout(fresh=True)
             try:
-                await client.send_message(msg)
+                await self._transact(client, msg)
             except BaseException as retry_exc:
                 await _close(client)
-                raise _classify(retry_exc, self.host, self.port, sending=True) from retry_exc
+                raise _classify(retry_exc, self.host, self.port, sending=client.data_started) from retry_exc
         except BaseException as exc:
             await _close(client)
-            raise _classify(exc, self.host, self.port, sending=True) from exc
+            raise _classify(exc, self.host, self.port, sending=client.data_started) from exc
         self._checkin(client)
         return str(msg["Message-ID"])
 
-    async def _checkout(self, fresh: bool = False) -> tuple[aiosmtplib.SMTP, bool]:
+    @staticmethod
+    async def _transact(client: "_Client", msg: Message) -> None:
+        client.data_started = False
+        await client.send_message(msg)
+
+    async def _checkout(self, fresh: bool = False) -> tuple["_Client", bool]:
         now = time.monotonic()
         while self._idle and not fresh:
             client, since = self._idle.pop()
             if now - since < MAX_IDLE_SECONDS and client.is_connected:
                 return client, True
             await _close(client)
-        client = aiosmtplib.SMTP(
+        client = _Client(
             hostname=self.host,
             port=self.port,
             username=self.username,
@@ -123,7 +129,7 @@ class SmtpSender:
             raise _classify(exc, self.host, self.port) from exc
         return client, False
 
-    def _checkin(self, client: aiosmtplib.SMTP) -> None:
+    def _checkin(self, client: "_Client") -> None:
         if len(self._idle) < POOL_SIZE:
             self._idle.append((client, time.monotonic()))
         else:
@@ -132,6 +138,17 @@ class SmtpSender:
     async def aclose(self) -> None:
         while self._idle:
             await _close(self._idle.pop()[0])
+
+
+class _Client(aiosmtplib.SMTP):
+    """An SMTP connection that knows whether this transaction got as far as DATA: a failure
+    before it proves the message was not handed over; one after it may have been."""
+
+    data_started = False
+
+    async def data(self, message: str | bytes, timeout: float | None = None) -> aiosmtplib.SMTPResponse:  # type: ignore[override]
+        self.data_started = True
+        return await super().data(message, timeout=timeout)
 
 
 def _address(value: str) -> str:
@@ -151,9 +168,9 @@ async def _close(client: aiosmtplib.SMTP) -> None:
 def _classify(exc: BaseException, host: str, port: int, sending: bool = False) -> BaseException:
     """Permanent (don't retry) or transient (retry with backoff), by SMTP reply code.
 
-    ``sending``: the failure came during the transaction, not while connecting. A reply
-    code says what the server did; a lost connection or a timeout there may have come
-    after the server took the message, so it counts as maybe sent (no failover).
+    ``sending``: the failure came once DATA had begun. A reply code says what the server
+    did; a lost connection or a timeout there may have come after the server took the
+    message, so it counts as maybe sent (never sent again by us).
     """
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         refusals = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)

@@ -345,11 +345,6 @@ async def test_events_of_two_messages_in_one_batch_go_to_each_messages_history(d
     assert await suppressed(db, "ann@example.com") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="record_email_events appends to MessageRow.history by read-modify-write without a lock: "
-    "two webhook requests for the same message at once lose one history entry",
-)
 async def test_two_webhook_requests_for_one_message_at_once_both_reach_its_history(db: Database) -> None:
     await add_message(db, esp_message_id="esp-1")
     real_get = AsyncSession.get

@@ -64,3 +64,10 @@ def test_default_status_classification(status: int, kind: type[Exception]) -> No
         assert error.retry_after == 4.0
     if status in (401, 403):
         assert "authentication failed" in str(error)
+
+
+@pytest.mark.parametrize(("status", "maybe_sent"), [(502, True), (504, True), (500, False), (503, False), (429, False)])
+def test_a_gateway_timing_out_on_the_esp_leaves_the_send_maybe_sent(status: int, maybe_sent: bool) -> None:
+    """502/504 come from a proxy in front of the ESP: the ESP may have taken the email."""
+    error = classify_status("esp", answer(status), "why")
+    assert isinstance(error, TransientSendError) and error.maybe_sent is maybe_sent

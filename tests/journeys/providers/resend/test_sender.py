@@ -101,7 +101,7 @@ def resend_error(status: int, name: str, message: str) -> dict[str, Any]:
          {"Retry-After": "1"}, TransientSendError, "rate_limit_exceeded: Too many requests.", 1.0, False),
         (500, resend_error(500, "internal_server_error", "An unexpected error occurred, please try again later."),
          {}, TransientSendError, "HTTP 500: internal_server_error", None, False),
-        (502, "Bad Gateway", {}, TransientSendError, "HTTP 502: Bad Gateway", None, False),
+        (502, "Bad Gateway", {}, TransientSendError, "HTTP 502 from a gateway: Bad Gateway", None, True),
     ],
 )
 async def test_error_answers_are_classified(
