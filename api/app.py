@@ -14,6 +14,7 @@ from api import errors
 from api.deps import require_api_key
 from api.routes import (
     customers,
+    dead_letters,
     dev_mail,
     events,
     health,
@@ -27,6 +28,7 @@ from api.routes import (
 from api.state import AppState
 from journeys.storage.database import Database
 from journeys.dispatch.outbox import Outbox
+from journeys.providers.webhook_settings import check_webhook_settings
 from journeys.storage.settings import Settings, get_settings
 from journeys.templating.catalog import TemplateCatalog
 from journeys.storage.temporal import connect
@@ -38,6 +40,7 @@ log = logging.getLogger("journeys.api")
 def create_app(settings: Settings | None = None, *, temporal_client: Client | None = None) -> FastAPI:
     """Build the app. Tests pass their own settings (and may pass a connected client)."""
     settings = settings or get_settings()
+    check_webhook_settings(settings)  # a malformed secret stops the API here, named
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.include_router(journeys.router, dependencies=authed)
     app.include_router(subscriptions.router, dependencies=authed)
     app.include_router(suppressions.router, dependencies=authed)
+    app.include_router(dead_letters.router, dependencies=authed)
     # Segment SDKs authenticate their own way (write key as basic-auth user, or in the body).
     app.include_router(segment.router)
     # ESPs sign their webhooks; each provider's own verification stands in for the API key.

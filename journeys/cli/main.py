@@ -10,6 +10,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
+from journeys.cli import dead_letters
 from journeys.storage.settings import get_settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -143,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     makemigration.add_argument("message", help='what changed, e.g. "add subscriptions"')
     makemigration.set_defaults(func=cmd_makemigration)
 
+    dead_letters.add_parser(sub)
+
     catcher = sub.add_parser("mailcatcher", help="run the development SMTP mail catcher")
     catcher.add_argument("--port", type=int, help="port (default: JOURNEYS_SMTP_PORT, 1025)")
     catcher.add_argument("-v", "--verbose", action="store_true")
@@ -160,10 +163,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pydantic import ValidationError
 
         from journeys.providers.base import MissingSetting
+        from journeys.providers.webhook_settings import InvalidSetting
         from workflows.registry import JourneyDefinitionError
 
         if isinstance(exc, ValidationError):
             print(f"journeys: invalid settings:\n{exc}", file=sys.stderr)
+            code = 2
+        elif isinstance(exc, InvalidSetting):
+            print(f"journeys: refusing to start, a setting is invalid:\n{exc}", file=sys.stderr)
             code = 2
         elif isinstance(exc, MissingSetting):
             print(f"journeys: refusing to start, a setting is missing: {exc}", file=sys.stderr)

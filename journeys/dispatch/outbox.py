@@ -308,6 +308,7 @@ class Outbox:
                         last_error=bindparam("error"),
                         next_attempt_at=bindparam("at"),
                         dead_at=bindparam("dead"),
+                        resolution=None,  # dead again after an operator's retry: unresolved again
                         first_attempt_at=first,
                         last_attempt_at=now,
                     ),

@@ -114,6 +114,7 @@ class MessageRow(SQLModel, table=True):
         UniqueConstraint("idempotency_key", name="uq_messages_idempotency_key"),
         Index("ix_messages_customer_claimed", "customer_id", "claimed_at"),
         Index("ix_messages_esp_message_id", "esp_message_id"),  # webhooks find the message by it
+        Index("ix_messages_dead_letters", "status", "resolution"),  # failed / unknown, unresolved
     )
 
     id: str = Field(primary_key=True, max_length=64)

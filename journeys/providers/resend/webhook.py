@@ -41,7 +41,8 @@ PROVIDER = "resend"
 _TYPES = {t: t for t in (DELIVERED, BOUNCED, COMPLAINED, OPENED, CLICKED)}
 
 
-def _key(secret: str) -> bytes:
+def secret_key(secret: str) -> bytes:
+    """The signing key in a `whsec_...` secret; ValueError if the secret is not one."""
     encoded = secret.removeprefix("whsec_")
     try:
         return base64.b64decode(encoded, validate=True)
@@ -58,7 +59,7 @@ def verify(
     tolerance: timedelta = timedelta(minutes=5),
 ) -> str:
     """Raise WebhookRejected unless the Svix signature is valid and fresh; returns the svix-id."""
-    key = _key(secret)
+    key = secret_key(secret)
     h = lower_headers(headers)
     msg_id, timestamp, signatures = h.get("svix-id"), h.get("svix-timestamp"), h.get("svix-signature")
     if not (msg_id and signatures):

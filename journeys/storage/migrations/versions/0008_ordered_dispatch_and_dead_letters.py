@@ -52,10 +52,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column('if_capped', sqlmodel.sql.sqltypes.AutoString(length=10), server_default='skip', nullable=False))
         batch.add_column(sa.Column('resolution', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
         batch.add_column(sa.Column('resolved_at', UtcDateTime(), nullable=True))
+        batch.create_index('ix_messages_dead_letters', ['status', 'resolution'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('messages') as batch:
+        batch.drop_index('ix_messages_dead_letters')
         batch.drop_column('resolved_at')
         batch.drop_column('resolution')
         batch.drop_column('if_capped')
