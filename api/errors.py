@@ -3,6 +3,9 @@
 Validation errors keep FastAPI's shape, ``{"detail": [{"loc", "msg", "type"}]}``, without
 echoing the refused input back: that input may be what cannot be encoded (a lone
 surrogate, NaN), and echoing it would turn a 422 into a 500.
+
+When the database or Temporal is away the answer is 503 with ``Retry-After``: nothing was
+accepted, so the client (or its SDK) sends again later, and nothing is half done.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from temporalio.service import RPCError, RPCStatusCode
 
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
 
@@ -32,5 +38,40 @@ async def _validation_failed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": validation_details(exc.errors())}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
+RETRY_AFTER_SECONDS = 5
+# Temporal answers these while it is down, starting or overloaded.
+_TEMPORAL_AWAY = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+
+
+def unavailable(what: str) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"{what} is unavailable right now; nothing was changed, try again shortly"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _database_away(request: Request, exc: Exception) -> JSONResponse:
+    return unavailable("the database")
+
+
+async def _temporal_rpc_failed(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RPCError)
+    if exc.status in _TEMPORAL_AWAY:
+        return unavailable("Temporal")
+    raise exc
+
+
+async def _temporal_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    # The SDK's lazy client says "Failed client connect: ..." while Temporal is down.
+    if "connect" in str(exc).lower():
+        return unavailable("Temporal")
+    raise exc
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_failed)
+    for database_error in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(database_error, _database_away)
+    app.add_exception_handler(RPCError, _temporal_rpc_failed)
+    app.add_exception_handler(RuntimeError, _temporal_unreachable)
