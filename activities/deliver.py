@@ -37,9 +37,14 @@ see a day pass for caps and quiet hours exactly as production does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -63,6 +68,29 @@ from journeys.templating.catalog import TemplateCatalog, TemplateInfo
 
 log = logging.getLogger("journeys.deliver")
 
+# The database may restart while a send is out: its outcome is recorded for about 30 s more.
+DB_AWAY = (OperationalError, InterfaceError, PoolTimeout)
+RECORD_RETRY_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+# Liveness while a send takes long (a slow ESP, a rate-limit slot): Temporal notices a
+# dead worker within the activity's heartbeat timeout (workflows/activity_calls.py)
+# instead of its 60 s start-to-close timeout. Fast sends never heartbeat.
+HEARTBEAT_AFTER, HEARTBEAT_EVERY = 1.0, 2.0
+
+
+@contextlib.asynccontextmanager
+async def heartbeating() -> AsyncIterator[None]:
+    async def beat() -> None:
+        await asyncio.sleep(HEARTBEAT_AFTER)
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+
 
 class DeliveryActivities:
     def __init__(self, db: Database, sender: EmailSender, settings: Settings) -> None:
@@ -80,6 +108,10 @@ class DeliveryActivities:
 
     @activity.defn(name=DELIVER)
     async def deliver(self, input: DeliverInput) -> DeliverResult:
+        async with heartbeating():
+            return await self._deliver(input)
+
+    async def _deliver(self, input: DeliverInput) -> DeliverResult:
         now = policy_clock()
         async with self.db.session() as session:
             customer = await get_customer(session, input.customer_id)
@@ -167,7 +199,11 @@ class DeliveryActivities:
             esp, esp_message_id = await self.sender.send_via(outgoing, only=row.esp, before=before)
         except asyncio.CancelledError:
             if not reached:  # stopped while waiting for a send slot: nothing left here
-                await asyncio.shield(ledger.finish(row, "retrying", "stopped before sending (worker shutdown)"))
+                await asyncio.shield(self._finish(ledger, row, "retrying", "stopped before sending (worker shutdown)"))
+            else:  # cancelled while the ESP had it (the journey ended): it may be out
+                await asyncio.shield(
+                    self._finish(ledger, row, "unknown", "cancelled while the ESP was being called; it may have been sent")
+                )
             raise
         except PermanentSendError as exc:
             esp = exc.esp or "unknown ESP"
@@ -176,11 +212,11 @@ class DeliveryActivities:
                 await suppress(self.db, ledger.session, outgoing.to, "hard_bounce", source=esp)
                 reason += " (address suppressed: hard bounce)"
             log.warning("message %s of customer %s: %s", row.id, customer.id, reason)
-            await ledger.finish(row, "failed", reason, esp=esp)
+            await self._finish(ledger, row, "failed", reason, esp=esp)
             return DeliverResult(message_id=row.id, status="failed", reason=reason, customer=customer)
         except TransientSendError as exc:
             return await self._not_sent_yet(ledger, row, exc, customer)
-        await ledger.finish(row, "sent", esp=esp, esp_message_id=esp_message_id or None, sent_at=utcnow())
+        await self._finish(ledger, row, "sent", esp=esp, esp_message_id=esp_message_id or None, sent_at=utcnow())
         log.info("sent %s to customer %s (message %s, %s)", outgoing.metadata["template"], customer.id, row.id, ledger.input.idempotency_key)
         return DeliverResult(message_id=row.id, status="sent", esp_message_id=esp_message_id, customer=customer)
 
@@ -190,7 +226,7 @@ class DeliveryActivities:
         if exc.maybe_sent and not (esp and self.sender.drops_duplicates(esp)):
             reason = f"{exc} (may have been sent; not sent again: an operator decides, see dead letters)"
             log.error("message %s of customer %s: %s", row.id, customer.id, reason)
-            await ledger.finish(row, "unknown", reason, esp=esp)
+            await self._finish(ledger, row, "unknown", reason, esp=esp)
             return DeliverResult(message_id=row.id, status="unknown", reason=reason, customer=customer)
         # Once an attempt may have reached an ESP (one that drops repeats), the rest go there.
         pinned = row.esp or (exc.esp if exc.maybe_sent else None)
@@ -199,15 +235,34 @@ class DeliveryActivities:
         if row.attempts >= self.max_attempts or spent:
             reason = f"gave up after {row.attempts} attempts over {_span(ledger.now - first)}: {exc}"
             log.error("message %s of customer %s failed: %s", row.id, customer.id, reason)
-            await ledger.finish(row, "failed", reason, esp=pinned)
+            await self._finish(ledger, row, "failed", reason, esp=pinned)
             return DeliverResult(message_id=row.id, status="failed", reason=reason, customer=customer)
-        await ledger.finish(row, "retrying", str(exc), esp=pinned)
+        await self._finish(ledger, row, "retrying", str(exc), esp=pinned)
         if exc.retry_after is not None:
             # The ESP said when to come back (Retry-After): Temporal retries then.
             raise ApplicationError(
                 str(exc), type="TransientSendError", next_retry_delay=timedelta(seconds=exc.retry_after)
             ) from exc
         raise exc
+
+    async def _finish(self, ledger: Ledger, row: MessageRow, status: str, reason: str | None = None, **values: Any) -> None:
+        """Record what the ESP call came to. The database being away for a moment (a restart)
+        must not lose it: a lost "sent" would turn into "unknown" on the retry."""
+        try:
+            await ledger.finish(row, status, reason, **values)
+            return
+        except DB_AWAY as exc:
+            error = exc
+        for pause in RECORD_RETRY_PAUSES:
+            log.warning("message %s: recording %s failed (%s); trying again in %.1f s", row.id, status, error, pause)
+            await asyncio.sleep(pause)
+            try:
+                async with self.db.session() as session:
+                    await Ledger(self.db, session, ledger.input, ledger.now).finish(row, status, reason, **values)
+                return
+            except DB_AWAY as exc:
+                error = exc
+        raise error
 
     async def _decided(self, ledger: Ledger, customer: Customer, info: TemplateInfo, decision: Decision) -> DeliverResult:
         result = await ledger.decide(customer, decision.status, decision.reason, info=info, until=decision.until)

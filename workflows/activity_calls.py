@@ -58,6 +58,9 @@ async def deliver(request: DeliverInput, steps: StepTracker) -> DeliverResult:
             request,
             result_type=DeliverResult,
             start_to_close_timeout=timedelta(seconds=60),
+            # A send heartbeats while it takes long (activities/deliver.py): a worker that
+            # died mid-send is noticed in seconds, and the retry marks the send unknown.
+            heartbeat_timeout=timedelta(seconds=10),
             retry_policy=DELIVER_RETRY,
             summary=f"send {request.template}",
         )

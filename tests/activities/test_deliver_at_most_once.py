@@ -180,3 +180,30 @@ async def test_a_webhook_arriving_while_the_esp_answers_keeps_its_history_entry(
     assert (await sending).status == "sent"
     [row] = await messages(db)
     assert [h["status"] for h in row.history] == ["sending", "email.delivered", "sent"]
+
+
+async def test_a_database_blip_after_the_esp_took_the_email_still_records_it_sent(
+    db: Database, esp: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording "sent" fails once (the database restarting): it is recorded on a second
+    try, instead of the retry finding "sending" and calling it unknown."""
+    from sqlalchemy.exc import OperationalError
+
+    import activities.deliver
+
+    esp.answer(202, "", {"X-Message-Id": "sg-1"})
+    await add_customer(db, email="ann@example.com")
+    monkeypatch.setattr(activities.deliver, "RECORD_RETRY_PAUSES", (0.01, 0.01))
+    finish, failures = Ledger.finish, []
+
+    async def finish_after_a_blip(self: Ledger, row: MessageRow, status: str, reason: str | None = None, **values: Any) -> bool:
+        if status == "sent" and not failures:
+            failures.append(status)
+            raise OperationalError("UPDATE messages", {}, Exception("server closed the connection unexpectedly"))
+        return await finish(self, row, status, reason, **values)
+
+    monkeypatch.setattr(Ledger, "finish", finish_after_a_blip)
+    result = await ActivityEnvironment().run(delivery(db, SendGridSender("SG.key", base_url=esp.url)).deliver, step())
+    assert result.status == "sent" and failures == ["sent"]
+    [row] = await messages(db)
+    assert (row.status, row.esp_message_id) == ("sent", "sg-1") and len(esp.requests) == 1
