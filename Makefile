@@ -7,12 +7,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test bench lint install clean help
+.PHONY: dev test bench chaos lint install clean help
 
 help:
 	@echo "make dev    run Temporal dev server, worker, API and mail catcher (Ctrl-C stops)"
 	@echo "make test   run the test suite"
 	@echo "make bench  run the benchmarks in bench/"
+	@echo "make chaos  the fault suite: kill, stop and starve the real stack, count what is lost or doubled"
 	@echo "make lint   ruff (unused and undefined names), mypy and the import layers (import-linter)"
 
 $(STAMP): pyproject.toml
@@ -32,9 +33,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+chaos: $(STAMP)
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/python -m ruff check journeys api workflows activities worker.py bench tests
-	$(BIN)/python -m mypy journeys api workflows activities worker.py bench
+	$(BIN)/python -m ruff check journeys api workflows activities worker.py bench chaos tests
+	$(BIN)/python -m mypy journeys api workflows activities worker.py bench chaos
 	$(BIN)/lint-imports --no-cache
 
 clean:

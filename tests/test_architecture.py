@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE_ROOTS = ("api", "activities", "workflows", "journeys", "tests", "bench")
+SOURCE_ROOTS = ("api", "activities", "workflows", "journeys", "tests", "bench", "chaos")
 MAX_LINES = 400
 
 
