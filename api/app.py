@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.deps import require_api_key
+from api.guard import RequestGuard
 from api.routes import (
     customers,
     dead_letters,
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         lifespan=lifespan,
     )
     errors.install(app)
+    # Before any route reads a body: the API key where needed, and the body size (api/guard.py).
+    app.add_middleware(RequestGuard)
     authed = [Depends(require_api_key)]
     app.include_router(events.router, dependencies=authed)
     app.include_router(customers.router, dependencies=authed)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api.bodies import BodyTooLarge, read_body
+from api.guard import max_body
 from api.deps import DbDep, OutboxDep
 from journeys.intake.event_store import store_events
 from journeys.contracts.events import MAX_BATCH, RESERVED_PREFIX, Event, EventBatch, EventsAccepted
@@ -72,7 +73,10 @@ def parse_events(body: Any) -> list[Event]:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=EventsAccepted,
     summary="Send one event or a batch of up to 1,000",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}},
+        **max_body(MAX_BODY_BYTES),
+    },
 )
 async def post_events(request: Request, db: DbDep, outbox: OutboxDep) -> EventsAccepted:
     """Answers 202 once the events are stored: from then on they cannot be lost.

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
 from api.bodies import BodyTooLarge, read_body
+from api.guard import max_body
 from api.deps import StateDep
 from journeys.intake.segment_calls import MAX_BATCH_BYTES, MAX_CALL_BYTES, CallType, SegmentBatch, SegmentCall, SegmentError, parse_call
 from journeys.intake.segment_ingest import ProfileUpdate, ingest, profile_update
@@ -144,4 +145,5 @@ for _path, _type in (
         status_code=status.HTTP_200_OK,
         summary=f"Segment {_path}" + (" (several calls)" if _type is None else ""),
         response_model=None,
+        openapi_extra=max_body(MAX_BATCH_BYTES if _type is None else MAX_CALL_BYTES),
     )

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.bodies import BodyTooLarge, read_body
+from api.guard import max_body
 from api.deps import StateDep
 from api.unsubscribe_page import done_page, error_page, preferences_page
 from journeys.customers.profiles import get_customer
@@ -73,7 +74,7 @@ async def unsubscribe_page(token: Token, state: StateDep) -> HTMLResponse:
     return _page(preferences_page(token, claims.topic, subs))
 
 
-@router.post("/u/{token}", response_class=HTMLResponse, summary="One-click unsubscribe (RFC 8058)")
+@router.post("/u/{token}", response_class=HTMLResponse, summary="One-click unsubscribe (RFC 8058)", openapi_extra=max_body(MAX_FORM_BYTES))
 async def one_click_unsubscribe(token: Token, state: StateDep) -> HTMLResponse:
     claims = _claims(state, token)
     if isinstance(claims, HTMLResponse):
@@ -85,7 +86,12 @@ async def one_click_unsubscribe(token: Token, state: StateDep) -> HTMLResponse:
     return _page(done_page(f"You are unsubscribed from {claims.topic} emails.", token=token))
 
 
-@router.post("/u/{token}/preferences", response_class=HTMLResponse, summary="Save the topics chosen on the page")
+@router.post(
+    "/u/{token}/preferences",
+    response_class=HTMLResponse,
+    summary="Save the topics chosen on the page",
+    openapi_extra=max_body(MAX_FORM_BYTES),
+)
 async def save_preferences(token: Token, request: Request, state: StateDep) -> HTMLResponse:
     claims = _claims(state, token)
     if isinstance(claims, HTMLResponse):

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import JSONResponse
 
 from api.bodies import BodyTooLarge, read_body
+from api.guard import max_body
 from api.deps import StateDep
 from journeys.intake.email_feedback import record_email_events
 from journeys.storage.settings import Settings
@@ -106,7 +107,11 @@ async def _first_use(state: StateDep, provider: str, token: str) -> bool:
     return first
 
 
-@router.post("/v1/webhooks/{provider}", summary="Delivery, bounce, complaint, open and click events from an ESP")
+@router.post(
+    "/v1/webhooks/{provider}",
+    summary="Delivery, bounce, complaint, open and click events from an ESP",
+    openapi_extra=max_body(MAX_BODY_BYTES),
+)
 async def receive_webhook(provider: Provider, request: Request, state: StateDep) -> JSONResponse:
     try:
         body = await read_body(request, MAX_BODY_BYTES)
