@@ -24,11 +24,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_MAX_BODY = 1024 * 1024
 LIMIT_KEY = "x-max-body-bytes"
+# Segment's routes answer as Segment does, {"success": false, "code", "message"}: the SDKs log it.
+SHAPE_KEY = "x-error-shape"
 
 
-def max_body(limit: int) -> dict[str, Any]:
+def max_body(limit: int, *, segment: bool = False) -> dict[str, Any]:
     """``openapi_extra`` for a route whose bodies may be larger or must be smaller."""
-    return {LIMIT_KEY: limit}
+    return {LIMIT_KEY: limit, **({SHAPE_KEY: "segment"} if segment else {})}
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class _Rule:
     method: str
     needs_key: bool
     limit: int
+    segment: bool = False
 
 
 class RequestGuard:
@@ -56,9 +59,10 @@ class RequestGuard:
                 await _answer(send, 401, refusal, {"WWW-Authenticate": "Bearer"})
                 return
         limit = rule.limit if rule is not None else DEFAULT_MAX_BODY
+        segment = rule is not None and rule.segment
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            await _answer(send, 413, _too_large(limit))
+            await _answer(send, 413, _too_large(limit, segment), segment=segment)
             return
         body, more = [], True
         size = 0
@@ -70,7 +74,7 @@ class RequestGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _answer(send, 413, _too_large(limit))
+                await _answer(send, 413, _too_large(limit, segment), segment=segment)
                 return
             body.append(chunk)
             more = message.get("more_body", False)
@@ -92,7 +96,13 @@ def _rules(document: dict[str, Any]) -> list[_Rule]:
         for method, operation in operations.items():
             if isinstance(operation, dict):
                 rules.append(
-                    _Rule(pattern, method, bool(operation.get("security")), int(operation.get(LIMIT_KEY, DEFAULT_MAX_BODY)))
+                    _Rule(
+                        pattern,
+                        method,
+                        bool(operation.get("security")),
+                        int(operation.get(LIMIT_KEY, DEFAULT_MAX_BODY)),
+                        operation.get(SHAPE_KEY) == "segment",
+                    )
                 )
     return sorted(rules, key=lambda r: "[^/]+" in r.pattern.pattern)
 
@@ -109,7 +119,9 @@ def _check_key(scope: Scope, authorization: str) -> str | None:
     return None
 
 
-def _too_large(limit: int) -> str:
+def _too_large(limit: int, segment: bool = False) -> str:
+    if segment:
+        return f"request body over {limit // 1024} KB (Segment's limit)"
     return f"request body over {limit // 1024} KB: send less (or, for events, several batches)"
 
 
@@ -123,8 +135,9 @@ def _replay(body: list[bytes], last: Message | None, receive: Receive) -> Receiv
     return replayed
 
 
-async def _answer(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _answer(send: Send, status: int, detail: str, headers: dict[str, str] | None = None, *, segment: bool = False) -> None:
+    shaped = {"success": False, "code": "payload_too_large", "message": detail} if segment else {"detail": detail}
+    body = json.dumps(shaped).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})

@@ -145,5 +145,5 @@ for _path, _type in (
         status_code=status.HTTP_200_OK,
         summary=f"Segment {_path}" + (" (several calls)" if _type is None else ""),
         response_model=None,
-        openapi_extra=max_body(MAX_BATCH_BYTES if _type is None else MAX_CALL_BYTES),
+        openapi_extra=max_body(MAX_BATCH_BYTES if _type is None else MAX_CALL_BYTES, segment=True),
     )
