@@ -24,7 +24,7 @@ router = APIRouter(tags=["customers"])
 @router.put("/v1/customers/{customer_id}", response_model=Customer, summary="Create or replace a customer")
 async def put_customer(customer_id: CustomerId, body: CustomerIn, db: DbDep, response: Response) -> Customer:
     async with db.session() as session:
-        customer, created = await upsert_customer(session, customer_id, body)
+        customer, created = await upsert_customer(session, db, customer_id, body)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return customer
 

@@ -82,9 +82,9 @@ def _authenticate(state: StateDep, key: str | None) -> None:
         raise Refused(401, "unauthorized", "invalid write key")
 
 
-def _checked(raw: Any, call_type: CallType | None, where: str) -> tuple[SegmentCall, ProfileUpdate | None]:
+def _checked(raw: Any, call_type: CallType | None, where: str) -> tuple[SegmentCall, ProfileUpdate | None, str]:
     call = parse_call(raw, call_type, where)
-    return call, profile_update(call, where) if call.type == "identify" else None
+    return call, profile_update(call, where) if call.type == "identify" else None, where
 
 
 async def _handle(request: Request, state: StateDep, call_type: CallType | None) -> JSONResponse:
@@ -113,10 +113,13 @@ async def _handle(request: Request, state: StateDep, call_type: CallType | None)
             raise Refused(400, "invalid_request", str(exc)) from None
         except ValueError as exc:  # pydantic's ValidationError for the batch envelope
             raise Refused(400, "invalid_request", f"body: expected {{\"batch\": [calls]}}: {exc}") from None
+        try:
+            result = await ingest(state.db, calls, batch_sent_at, needs_dispatch=lambda e: state.outbox.registry.cares_about(e.type))
+        except SegmentError as exc:  # found while building the events: nothing was written
+            raise Refused(400, "invalid_request", str(exc)) from None
     except Refused as refused:
         log.info("segment call refused (%s): %s", refused.code, refused.message)
         return refused.response()
-    result = await ingest(state.db, calls, batch_sent_at, needs_dispatch=lambda e: state.outbox.registry.cares_about(e.type))
     state.outbox.submit(result.to_dispatch)
     return JSONResponse({"success": True})
 

@@ -11,6 +11,8 @@ A token we did not sign, or that was altered, gets a 400 page and changes nothin
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import logging
 from typing import Annotated
 from urllib.parse import parse_qs
@@ -22,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api.bodies import BodyTooLarge, read_body
 from api.guard import max_body
 from api.deps import StateDep
+from journeys.customers.identity import resolve
 from api.unsubscribe_page import done_page, error_page, preferences_page
 from journeys.customers.profiles import get_customer
 from journeys.consent.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
@@ -50,6 +53,13 @@ async def _preferences(state: StateDep, session: AsyncSession, claims: Unsubscri
     return await load_subscriptions(session, claims.customer_id, topics, state.settings.opt_in_topic_set)
 
 
+async def _now_of(session: AsyncSession, claims: UnsubscribeClaims) -> UnsubscribeClaims:
+    """The link names the id the email went to; if that id has since been merged into a
+    customer (an anonymous visitor who signed up), the choice is that customer's."""
+    customer_id = (await resolve(session, [claims.customer_id])).get(claims.customer_id, claims.customer_id)
+    return claims if customer_id == claims.customer_id else replace(claims, customer_id=customer_id)
+
+
 def _page(body: str, code: int = status.HTTP_200_OK) -> HTMLResponse:
     return HTMLResponse(body, status_code=code, headers=HEADERS)
 
@@ -68,6 +78,7 @@ async def unsubscribe_page(token: Token, state: StateDep) -> HTMLResponse:
     if isinstance(claims, HTMLResponse):
         return claims
     async with state.db.session() as session:
+        claims = await _now_of(session, claims)
         if await get_customer(session, claims.customer_id) is None:
             return _page(done_page(NO_LONGER_ON_FILE))
         subs = await _preferences(state, session, claims)
@@ -80,6 +91,7 @@ async def one_click_unsubscribe(token: Token, state: StateDep) -> HTMLResponse:
     if isinstance(claims, HTMLResponse):
         return claims
     async with state.db.session() as session:
+        claims = await _now_of(session, claims)
         if await get_customer(session, claims.customer_id) is not None:
             await set_subscriptions(state.db, session, claims.customer_id, {claims.topic: False}, source="one-click")
             log.info("customer %s unsubscribed from %s (one-click)", claims.customer_id, claims.topic)
@@ -107,6 +119,7 @@ async def save_preferences(token: Token, request: Request, state: StateDep) -> H
     changes = {topic: topic in ticked for topic in shown}
     changes[ALL_MARKETING] = "no_marketing" not in form
     async with state.db.session() as session:
+        claims = await _now_of(session, claims)
         if await get_customer(session, claims.customer_id) is None:
             return _page(done_page(NO_LONGER_ON_FILE))
         await set_subscriptions(state.db, session, claims.customer_id, changes, source="preferences-page")

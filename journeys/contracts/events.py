@@ -7,7 +7,7 @@ nothing that does I/O.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,6 +21,9 @@ MAX_BATCH = 1000
 EVENT_TYPE_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
 # Ids: no whitespace, no slash (they go into workflow ids and URLs), no control characters.
 ID_PATTERN = r"^[^\s/\x00-\x1f\x7f]+$"
+# Timestamps Journeys stores; a naive one ("2026-01-01T00:00:00", the most common form) is UTC.
+MIN_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
+MAX_TIME = datetime(9999, 12, 30, tzinfo=timezone.utc)
 # Event types apps may not send themselves: the engine's own (one-off sends, merges).
 RESERVED_PREFIX = "journeys."
 
@@ -46,10 +49,28 @@ class Event(BaseModel):
     def _strict_json(cls, value: dict[str, Any]) -> dict[str, Any]:
         return json_values.check(value, "properties")
 
+    @field_validator("timestamp")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
     @model_validator(mode="after")
     def _fits_temporal(self) -> "Event":
         json_values.check_size(self, "the event")
         return self
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The moment in UTC (naive means UTC); ValueError outside the years 1900 to 9999."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        moment = moment.astimezone(timezone.utc)
+        if MIN_TIME <= moment <= MAX_TIME:
+            return moment
+    except OverflowError:
+        pass
+    raise ValueError(f"{moment.isoformat()} is out of range: give a time between the years 1900 and 9999")
 
 
 class EventBatch(BaseModel):

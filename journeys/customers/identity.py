@@ -57,37 +57,51 @@ async def aliases_of(session: AsyncSession, customer_id: str) -> list[str]:
 
 
 async def merge_into(db: Database, alias_id: str, customer_id: str) -> Event | None:
-    """Make ``alias_id`` another id of ``customer_id`` (see the module docstring).
+    """Make ``alias_id`` another id of ``customer_id`` (see the module docstring), in a
+    transaction of its own; ``merge_in`` does it inside the caller's."""
+    async with db.session() as session:
+        merged = await merge_in(session, db, alias_id, customer_id)
+        await session.commit()
+    return merged
 
-    Returns the event that tells the alias's running journeys, or None when there is
+
+async def merge_in(session: AsyncSession, db: Database, alias_id: str, customer_id: str) -> Event | None:
+    """Returns the event that tells the alias's running journeys, or None when there is
     nothing to do (the same id, or an alias already pointing at another customer: the
-    first merge wins, as in Segment). Safe to repeat: the event id is deterministic.
-    """
+    first merge wins, as in Segment). Safe to repeat, and to race: the alias row is
+    claimed by its key, and the event id is deterministic."""
     if alias_id == customer_id:
         return None
-    async with db.session() as session:
-        existing = await session.get(CustomerAliasRow, alias_id)
-        if existing is not None and existing.customer_id != customer_id:
-            log.warning("id %s is already an alias of %s; not merging it into %s", alias_id, existing.customer_id, customer_id)
+    if await session.get(CustomerAliasRow, customer_id) is not None:
+        log.warning("id %s is itself an alias; not merging %s into it", customer_id, alias_id)
+        return None
+    claimed = await session.exec(  # type: ignore[call-overload]
+        db.insert(CustomerAliasRow)
+        .values(alias_id=alias_id, customer_id=customer_id, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["alias_id"])
+        .returning(col(CustomerAliasRow.alias_id))
+    )
+    if claimed.first() is None:
+        existing = (await session.exec(select(CustomerAliasRow.customer_id).where(col(CustomerAliasRow.alias_id) == alias_id))).one()
+        if existing != customer_id:
+            log.warning("id %s is already an alias of %s; not merging it into %s", alias_id, existing, customer_id)
             return None
-        if await session.get(CustomerAliasRow, customer_id) is not None:
-            log.warning("id %s is itself an alias; not merging %s into it", customer_id, alias_id)
-            return None
-        if existing is None:  # merged before (Segment SDKs send both ids on every call): done
-            session.add(CustomerAliasRow(alias_id=alias_id, customer_id=customer_id, created_at=utcnow()))
-            # Ids merged into the alias earlier now belong to the customer too (no chains).
-            await session.exec(  # type: ignore[call-overload]
-                update(CustomerAliasRow).where(col(CustomerAliasRow.customer_id) == alias_id).values(customer_id=customer_id)
-            )
-            await _fold_profile(session, alias_id, customer_id)
-            await _move_records(session, alias_id, customer_id)
-            await session.commit()
-        profile = await get_customer(session, customer_id)
-    log.info("merged %s into customer %s", alias_id, customer_id)
+        # merged before (SDKs send both ids on every call), or by a request at the same moment
+    else:
+        # Ids merged into the alias earlier now belong to the customer too (no chains).
+        await session.exec(  # type: ignore[call-overload]
+            update(CustomerAliasRow).where(col(CustomerAliasRow.customer_id) == alias_id).values(customer_id=customer_id)
+        )
+        await _fold_profile(session, alias_id, customer_id)
+        await _move_records(session, alias_id, customer_id)
+        log.info("merged %s into customer %s", alias_id, customer_id)
+    profile = await get_customer(session, customer_id)
     properties: dict[str, object] = {"customer_id": customer_id}
     if profile is not None:
         properties["customer"] = profile.model_dump(mode="json")
-    return Event(id=derived_id("merge_", alias_id, customer_id), type=MERGED_EVENT, customer_id=alias_id, properties=properties)
+    return Event.model_construct(
+        id=derived_id("merge_", alias_id, customer_id), type=MERGED_EVENT, customer_id=alias_id, properties=properties, timestamp=None
+    )
 
 
 async def _fold_profile(session: AsyncSession, alias_id: str, customer_id: str) -> None:

@@ -1,12 +1,19 @@
-"""Reading and writing customer profiles (used by the API and by activities)."""
+"""Reading and writing customer profiles (used by the API, Segment intake and activities).
+
+Writes are safe to race: a new profile is created with ``INSERT … ON CONFLICT DO
+NOTHING``, so ten simultaneous first writes of one customer create it once and the
+others update it, instead of nine failing on the primary key.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.contracts.customers import Customer, CustomerIn
+from journeys.storage.database import Database
 from journeys.storage.tables import CustomerRow, utcnow
 
 
@@ -21,18 +28,32 @@ async def get_customer(session: AsyncSession, customer_id: str) -> Customer | No
     return to_customer(row) if row else None
 
 
-async def upsert_customer(session: AsyncSession, customer_id: str, data: CustomerIn) -> tuple[Customer, bool]:
-    """Create or replace the profile; returns it and whether it was created."""
+async def _row_for_update(session: AsyncSession, db: Database, customer_id: str) -> tuple[CustomerRow, bool]:
+    """The customer's row, created if missing, locked for this transaction; and whether it
+    was created now."""
     now = utcnow()
-    row = await session.get(CustomerRow, customer_id)
-    created = row is None
-    if row is None:
-        row = CustomerRow(id=customer_id, created_at=now, updated_at=now)
+    created = await session.exec(  # type: ignore[call-overload]
+        db.insert(CustomerRow)
+        .values(id=customer_id, timezone="UTC", attributes={}, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(col(CustomerRow.id))
+    )
+    was_created = created.first() is not None
+    query = select(CustomerRow).where(col(CustomerRow.id) == customer_id).execution_options(populate_existing=True)
+    if not db.is_sqlite:  # SQLite: the INSERT above already holds the database's write lock
+        query = query.with_for_update()
+    row = (await session.exec(query)).one()
+    return row, was_created
+
+
+async def upsert_customer(session: AsyncSession, db: Database, customer_id: str, data: CustomerIn) -> tuple[Customer, bool]:
+    """Create or replace the profile; returns it and whether it was created. Commits."""
+    row, created = await _row_for_update(session, db, customer_id)
     row.email = str(data.email) if data.email else None
     row.timezone = data.timezone
     row.locale = data.locale
     row.attributes = data.attributes
-    row.updated_at = now
+    row.updated_at = utcnow()
     session.add(row)
     await session.commit()
     return to_customer(row), created
@@ -40,6 +61,7 @@ async def upsert_customer(session: AsyncSession, customer_id: str, data: Custome
 
 async def merge_traits(
     session: AsyncSession,
+    db: Database,
     customer_id: str,
     *,
     email: str | None = None,
@@ -48,11 +70,9 @@ async def merge_traits(
     attributes: dict[str, Any] | None = None,
 ) -> Customer:
     """Create or update the profile with what is given, keeping the rest (Segment ``identify``
-    semantics, unlike PUT which replaces). Attributes are merged key by key. Commits."""
-    now = utcnow()
-    row = await session.get(CustomerRow, customer_id)
-    if row is None:
-        row = CustomerRow(id=customer_id, attributes={}, created_at=now, updated_at=now)
+    semantics, unlike PUT which replaces). Attributes are merged key by key. The caller
+    commits."""
+    row, _ = await _row_for_update(session, db, customer_id)
     if email is not None:
         row.email = email
     if timezone is not None:
@@ -61,7 +81,7 @@ async def merge_traits(
         row.locale = locale
     if attributes:
         row.attributes = {**(row.attributes or {}), **attributes}
-    row.updated_at = now
+    row.updated_at = utcnow()
     session.add(row)
-    await session.commit()
+    await session.flush()
     return to_customer(row)

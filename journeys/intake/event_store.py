@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from journeys.storage.database import Database
 from journeys.contracts.events import Event
 from journeys.storage.tables import DispatchRow, EventRow, utcnow
@@ -30,11 +32,18 @@ class StoreResult:
 async def store_events(
     db: Database, events: list[Event], needs_dispatch: Callable[[Event], bool] = lambda _: True
 ) -> StoreResult:
-    """Store new events; report ids seen before as duplicates.
+    """Store new events, each with its outbox row if some journey cares (``needs_dispatch``),
+    in one transaction; report ids seen before as duplicates."""
+    async with db.session() as session:
+        result = await store_in(session, db, events, needs_dispatch)
+        await session.commit()
+    return result
 
-    Events for which ``needs_dispatch`` is true (some journey cares about their type)
-    get an outbox row in the same transaction.
-    """
+
+async def store_in(
+    session: AsyncSession, db: Database, events: list[Event], needs_dispatch: Callable[[Event], bool] = lambda _: True
+) -> StoreResult:
+    """``store_events`` inside the caller's transaction (which commits it, or not at all)."""
     result = StoreResult()
     unique: dict[str, Event] = {}
     for event in events:
@@ -54,29 +63,27 @@ async def store_events(
         }
         for e in unique.values()
     ]
-    async with db.session() as session:
-        # One statement decides what is new, atomically, even against a concurrent
-        # request carrying the same ids: the unique key is the judge.
-        stored: set[str] = set()
-        for start in range(0, len(rows), 500):
-            statement = db.insert(EventRow).on_conflict_do_nothing(index_elements=["id"]).returning(EventRow.id)
-            returned = await session.exec(statement, params=rows[start : start + 500])  # type: ignore[call-overload]
-            stored.update(returned.scalars().all())
-        for event_id, event in unique.items():
-            if event_id not in stored:
-                result.duplicate_ids.append(event_id)
-                continue
-            if event.timestamp is None:
-                event = event.model_copy(update={"timestamp": now})
-            result.accepted.append(event)
-        result.to_dispatch = [e for e in result.accepted if needs_dispatch(e)]
-        if result.to_dispatch:
-            outbox = [
-                {"event_id": e.id, "customer_id": e.customer_id, "next_attempt_at": now + FRESH_GRACE, "attempts": 0}
-                for e in result.to_dispatch
-            ]
-            await session.exec(db.insert(DispatchRow), params=outbox)  # type: ignore[call-overload]
-        await session.commit()
+    # One statement decides what is new, atomically, even against a concurrent request
+    # carrying the same ids: the unique key is the judge.
+    stored: set[str] = set()
+    for start in range(0, len(rows), 500):
+        statement = db.insert(EventRow).on_conflict_do_nothing(index_elements=["id"]).returning(EventRow.id)
+        returned = await session.exec(statement, params=rows[start : start + 500])  # type: ignore[call-overload]
+        stored.update(returned.scalars().all())
+    for event_id, event in unique.items():
+        if event_id not in stored:
+            result.duplicate_ids.append(event_id)
+            continue
+        if event.timestamp is None:
+            event = event.model_copy(update={"timestamp": now})
+        result.accepted.append(event)
+    result.to_dispatch = [e for e in result.accepted if needs_dispatch(e)]
+    if result.to_dispatch:
+        outbox = [
+            {"event_id": e.id, "customer_id": e.customer_id, "next_attempt_at": now + FRESH_GRACE, "attempts": 0}
+            for e in result.to_dispatch
+        ]
+        await session.exec(db.insert(DispatchRow), params=outbox)  # type: ignore[call-overload]
     return result
 
 

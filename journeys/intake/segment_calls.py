@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from journeys.contracts.events import EVENT_TYPE_PATTERN, ID_PATTERN, RESERVED_PREFIX, Event, derived_id
+from journeys.contracts.events import EVENT_TYPE_PATTERN, ID_PATTERN, MAX_TIME, MIN_TIME, RESERVED_PREFIX, Event, derived_id
 
 CallType = Literal["identify", "track", "page", "screen", "group", "alias"]
 MAX_CALL_BYTES = 32 * 1024
@@ -119,7 +119,7 @@ def parse_call(raw: Any, call_type: CallType | None, where: str) -> SegmentCall:
     if call.type == "group" and not call.groupId:
         raise SegmentError(f"{where}: group needs groupId")
     for name, value in (("userId", call.userId), ("anonymousId", call.anonymousId), ("previousId", call.previousId)):
-        if value is not None and (len(value) > 200 or not _ID.match(value)):
+        if value is not None and (len(value) > 200 or not _ID.fullmatch(value)):
             raise SegmentError(f"{where}.{name}: at most 200 characters, no spaces or slashes")
     if call.type == "track":
         normalised = event_type(call.event or "")
@@ -130,13 +130,13 @@ def parse_call(raw: Any, call_type: CallType | None, where: str) -> SegmentCall:
 
 def event_type(name: str) -> str:
     """A Segment event name as a Journeys event type ("Order Completed" -> "order_completed")."""
-    if _EVENT_TYPE.match(name) and len(name) <= 100:
+    if _EVENT_TYPE.fullmatch(name) and len(name) <= 100:
         return name
     normalised = re.sub(r"[^a-z0-9_.\-]+", "_", name.strip().lower()).strip("_.-")
     return (normalised or "event")[:100]
 
 
-def corrected_timestamp(call: SegmentCall, batch_sent_at: datetime | None, received_at: datetime) -> datetime:
+def corrected_timestamp(call: SegmentCall, batch_sent_at: datetime | None, received_at: datetime, where: str = "body") -> datetime:
     """When it happened, on our clock: the sender's clock skew (sentAt vs our receivedAt) removed."""
     happened = call.timestamp or call.originalTimestamp
     sent_at = call.sentAt or batch_sent_at
@@ -145,19 +145,25 @@ def corrected_timestamp(call: SegmentCall, batch_sent_at: datetime | None, recei
     happened = _aware(happened)
     if sent_at is None:
         return happened
-    return received_at - (_aware(sent_at) - happened)
+    try:
+        corrected = received_at - (_aware(sent_at) - happened)
+    except OverflowError:
+        raise SegmentError(f"{where}.timestamp: {happened.isoformat()} with sentAt {sent_at.isoformat()} is out of range") from None
+    if not MIN_TIME <= corrected <= MAX_TIME:
+        raise SegmentError(f"{where}.timestamp: {happened.isoformat()} with sentAt {sent_at.isoformat()} is out of range")
+    return corrected
 
 
 def event_id(call: SegmentCall) -> str:
     """The messageId (the SDKs' idempotency key) as the event id; hashed if it would not fit."""
-    if call.messageId and len(call.messageId) <= 200 and _ID.match(call.messageId):
+    if call.messageId and len(call.messageId) <= 200 and _ID.fullmatch(call.messageId):
         return call.messageId
     if call.messageId:
         return derived_id("seg_", call.messageId)
     return "seg_" + uuid.uuid4().hex
 
 
-def to_event(call: SegmentCall, customer_id: str, at: datetime) -> Event | None:
+def to_event(call: SegmentCall, customer_id: str, at: datetime, where: str = "body") -> Event | None:
     """The event a call stores (alias stores none)."""
     if call.type == "alias":
         return None
@@ -170,7 +176,14 @@ def to_event(call: SegmentCall, customer_id: str, at: datetime) -> Event | None:
         kind, properties = "group", {"group_id": call.groupId, "traits": call.traits}
     else:
         kind, properties = "identify", dict(call.traits)
-    return Event(id=event_id(call), type=kind, customer_id=customer_id, properties=properties, timestamp=at)
+    try:
+        return Event(id=event_id(call), type=kind, customer_id=customer_id, properties=properties, timestamp=at)
+    except ValidationError as exc:  # e.g. properties that are not strict JSON, or too large
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in first["loc"]) or "call"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SegmentError(f"{where}.{field}: {message}") from None
+
 
 
 def _aware(moment: datetime) -> datetime:

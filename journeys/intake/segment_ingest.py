@@ -1,9 +1,13 @@
-"""Apply Segment calls (journeys/intake/segment_calls.py) in order: profiles, merges, then the event store.
+"""Apply Segment calls (journeys/intake/segment_calls.py): profiles, merges, then the event store.
 
-Everything is checked before anything is written, so a bad call refuses the request
-whole. Profiles and merges are written as the calls come (an ``identify`` then a
-``track`` of the same visitor in one batch lands under the known customer); the events
-then take the durable path of ``POST /v1/events`` in one transaction.
+One request, one transaction: every call is checked and its event built before anything
+is written, and the profiles, identity merges and events of the whole request are
+committed together or not at all, so a request refused (or failing) half-way leaves
+nothing behind and its retry does everything again, the merge's event included.
+
+Calls apply in order: an ``identify`` then a ``track`` of the same visitor in one batch
+lands under the known customer, and a chain of merges in one batch (a → b, then b → c)
+ends with everything under the last customer.
 """
 
 from __future__ import annotations
@@ -15,14 +19,14 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from journeys.customers.profiles import merge_traits
 from journeys.contracts.customers import is_time_zone
-from journeys.storage.database import Database
-from journeys.intake.event_store import StoreResult, store_events
 from journeys.contracts.events import Event
-from journeys.customers.identity import merge_into, resolve
 from journeys.contracts.journey_io import MERGED_EVENT
+from journeys.customers.identity import merge_in, resolve
+from journeys.customers.profiles import merge_traits
+from journeys.intake.event_store import StoreResult, store_in
 from journeys.intake.segment_calls import SegmentCall, SegmentError, corrected_timestamp, to_event
+from journeys.storage.database import Database
 from journeys.storage.tables import utcnow
 
 PROFILE_TRAITS = {"email", "timezone", "locale"}
@@ -36,59 +40,90 @@ class ProfileUpdate:
     attributes: dict[str, Any]
 
 
+def identify_traits(call: SegmentCall) -> dict[str, Any]:
+    """An identify's traits: top-level ``traits``, over ``context.traits`` (where
+    RudderStack's SDKs put them; Segment's spec allows both)."""
+    in_context = call.context.get("traits")
+    return {**(in_context if isinstance(in_context, dict) else {}), **call.traits}
+
+
 def profile_update(call: SegmentCall, where: str) -> ProfileUpdate:
     """What an identify changes on the profile; SegmentError if a value cannot be used."""
-    traits, context = call.traits, call.context
+    traits, context = identify_traits(call), call.context
     email = traits.get("email")
     if email is not None:
         try:
             email = validate_email(str(email), check_deliverability=False).normalized
         except EmailNotValidError as exc:
             raise SegmentError(f"{where}.traits.email: {exc}") from None
-    zone = context.get("timezone") or traits.get("timezone")
+    zone, zone_field = (context.get("timezone"), "context.timezone") if context.get("timezone") else (traits.get("timezone"), "traits.timezone")
     if zone is not None and not (isinstance(zone, str) and is_time_zone(zone)):
-        raise SegmentError(f"{where}.context.timezone: unknown IANA time zone {zone!r} (e.g. 'Europe/Berlin')")
-    locale = context.get("locale") or traits.get("locale")
+        raise SegmentError(f"{where}.{zone_field}: unknown IANA time zone {zone!r} (e.g. 'Europe/Berlin')")
+    locale, locale_field = (context.get("locale"), "context.locale") if context.get("locale") else (traits.get("locale"), "traits.locale")
     if locale is not None and not (isinstance(locale, str) and len(locale) <= 35):
-        raise SegmentError(f"{where}.context.locale: expected a locale such as 'en-US'")
+        raise SegmentError(f"{where}.{locale_field}: expected a locale such as 'en-US'")
     attributes = {k: v for k, v in traits.items() if k not in PROFILE_TRAITS}
     return ProfileUpdate(email=email, timezone=zone, locale=locale, attributes=attributes)
 
 
+@dataclass(frozen=True)
+class _Step:
+    call: SegmentCall
+    update: ProfileUpdate | None
+    customer_id: str
+    merge: tuple[str, str] | None  # (earlier id, customer id) first seen together here
+    event: Event | None
+
+
 async def ingest(
     db: Database,
-    calls: list[tuple[SegmentCall, ProfileUpdate | None]],
+    calls: list[tuple[SegmentCall, ProfileUpdate | None, str]],
     batch_sent_at: datetime | None,
     needs_dispatch: Callable[[Event], bool],
 ) -> StoreResult:
+    """``calls``: each call, its profile update (identify) and where it is in the request."""
     received_at = utcnow()
-    earlier_ids = [c.previousId if c.type == "alias" else c.anonymousId for c, _ in calls]
-    events: list[Event] = []
+    earlier_ids = [c.previousId if c.type == "alias" else c.anonymousId for c, _, _ in calls]
     async with db.session() as session:
-        known = await resolve(session, [i for i in earlier_ids if i])  # alias -> customer, merged before
-        for (call, update), earlier in zip(calls, earlier_ids):
-            if earlier and call.userId and known.get(earlier) != call.userId:
-                # First time these two ids come together (SDKs send both on every call after).
-                merged = await merge_into(db, earlier, call.userId)
-                if merged is not None:
-                    known[earlier] = call.userId
-                    events.append(merged)
+        # alias -> customer, merged before; user ids too, as an alias cannot take another
+        known = await resolve(session, [i for i in earlier_ids if i] + [c.userId for c, _, _ in calls if c.userId])
+        steps = []
+        for (call, update, where), earlier in zip(calls, earlier_ids):
+            merge = None
+            if earlier and call.userId and earlier != call.userId and earlier not in known and call.userId not in known:
+                merge = (earlier, call.userId)  # first time these two ids come together
+                known[earlier] = call.userId
+            # (an id already merged into another customer stays theirs: the first merge wins)
             customer_id = call.userId or known.get(call.anonymousId or "") or call.anonymousId or ""
-            if update is not None:
-                await merge_traits(
-                    session,
-                    customer_id,
-                    email=update.email,
-                    timezone=update.timezone,
-                    locale=update.locale,
-                    attributes=update.attributes,
-                )
-            event = to_event(call, customer_id, corrected_timestamp(call, batch_sent_at, received_at))
-            if event is not None:
-                events.append(event)
-    # A visitor's calls earlier in the batch than their sign-up belong to the customer too.
-    events = [
-        e if e.type == MERGED_EVENT or e.customer_id not in known else e.model_copy(update={"customer_id": known[e.customer_id]})
-        for e in events
-    ]
-    return await store_events(db, events, needs_dispatch=needs_dispatch)
+            at = corrected_timestamp(call, batch_sent_at, received_at, where)
+            steps.append(_Step(call, update, customer_id, merge, to_event(call, customer_id, at, where)))
+
+        events: list[Event] = []
+        for step in steps:
+            if step.update is not None:
+                u = step.update
+                await merge_traits(session, db, step.customer_id, email=u.email, timezone=u.timezone, locale=u.locale, attributes=u.attributes)
+            if step.merge is not None:
+                merged = await merge_in(session, db, *step.merge)
+                if merged is not None:
+                    events.append(merged)
+            if step.event is not None:
+                events.append(step.event)
+        # A visitor's calls earlier in the batch than their sign-up belong to the customer
+        # too, at the end of however many merges the batch made.
+        events = [e if e.type == MERGED_EVENT else _under(e, _final(known, e.customer_id)) for e in events]
+        result = await store_in(session, db, events, needs_dispatch)
+        await session.commit()
+    return result
+
+
+def _final(known: dict[str, str], customer_id: str) -> str:
+    seen = {customer_id}
+    while customer_id in known and known[customer_id] not in seen:
+        customer_id = known[customer_id]
+        seen.add(customer_id)
+    return customer_id
+
+
+def _under(event: Event, customer_id: str) -> Event:
+    return event if event.customer_id == customer_id else event.model_copy(update={"customer_id": customer_id})

@@ -89,7 +89,7 @@ class JourneyEnv:
             attributes=attributes or {},
         )
         async with self.db.session() as session:
-            await upsert_customer(session, customer_id, data)
+            await upsert_customer(session, self.db, customer_id, data)
 
     async def emit(
         self,

@@ -49,7 +49,7 @@ def step(key: str = "journey:welcome:c1/e1/send:welcome", template: str = "welco
 
 async def add_customer(db: Database, customer_id: str = "c1", **fields: object) -> None:
     async with db.session() as session:
-        await upsert_customer(session, customer_id, CustomerIn(**fields))  # type: ignore[arg-type]
+        await upsert_customer(session, db, customer_id, CustomerIn(**fields))  # type: ignore[arg-type]
 
 
 async def messages(db: Database) -> list[MessageRow]:

@@ -112,3 +112,25 @@ async def test_a_token_for_an_erased_customer_answers_and_stores_nothing(
     assert answer.status_code == 200
     async with api_app.state.journeys.db.session() as session:
         assert (await session.exec(select(SubscriptionRow))).all() == []
+
+
+async def test_a_link_sent_to_a_visitor_works_for_the_customer_they_became(
+    api: httpx.AsyncClient, live_api: str, secret: str, api_app: FastAPI
+) -> None:
+    """Marketing mailed to an anonymous id carries a token naming that id; after the visitor
+    signs up and the id is merged away, the link unsubscribes the customer they became."""
+    from journeys.customers.identity import merge_into
+    from journeys.customers.profiles import merge_traits
+
+    db = api_app.state.journeys.db
+    async with db.session() as session:
+        await merge_traits(session, db, "visitor-1", email="ann@example.com")
+        await session.commit()
+    token = make_token(secret, "visitor-1", "offers")
+    assert await merge_into(db, "visitor-1", "ann") is not None
+    async with httpx.AsyncClient() as mailbox_provider:
+        page = await mailbox_provider.get(f"{live_api}/u/{token}")
+        assert page.status_code == 200 and "no email address on file" not in page.text
+        answer = await mailbox_provider.post(f"{live_api}/u/{token}", **ONE_CLICK)  # type: ignore[arg-type]
+    assert answer.status_code == 200 and "unsubscribed from offers" in answer.text
+    assert (await subscriptions(api, "ann"))["topics"]["offers"] is False, "the customer they became is unsubscribed"

@@ -13,8 +13,8 @@ from journeys.storage.tables import EventRow, SubscriptionRow, utcnow
 
 async def test_the_anonymous_profile_folds_into_the_known_one_and_the_known_values_win(db: Database) -> None:
     async with db.session() as session:
-        await merge_traits(session, "anon", email="visitor@example.com", timezone="Asia/Tokyo", attributes={"cart": 3, "plan": "free"})
-        await merge_traits(session, "u1", attributes={"plan": "pro"})
+        await merge_traits(session, db, "anon", email="visitor@example.com", timezone="Asia/Tokyo", attributes={"cart": 3, "plan": "free"})
+        await merge_traits(session, db, "u1", attributes={"plan": "pro"})
         session.add(EventRow(id="e1", type="cart.abandoned", customer_id="anon", properties={}, timestamp=utcnow(), received_at=utcnow()))
         await session.commit()
         await set_subscriptions(db, session, "anon", {"offers": False, "news": False}, source="api")

@@ -11,10 +11,10 @@ from journeys.storage.database import Database
 async def test_upsert_creates_then_replaces(db: Database) -> None:
     async with db.session() as session:
         created, was_new = await upsert_customer(
-            session, "c1", CustomerIn(email="ann@example.com", timezone="Europe/Berlin", attributes={"vip": True, "n": [1, 2]})
+            session, db, "c1", CustomerIn(email="ann@example.com", timezone="Europe/Berlin", attributes={"vip": True, "n": [1, 2]})
         )
         assert was_new and created.attributes == {"vip": True, "n": [1, 2]}
-        _, was_new = await upsert_customer(session, "c1", CustomerIn(email="ann@new.example.com", locale="de-DE"))
+        _, was_new = await upsert_customer(session, db, "c1", CustomerIn(email="ann@new.example.com", locale="de-DE"))
         assert not was_new
     async with db.session() as session:
         customer = await get_customer(session, "c1")

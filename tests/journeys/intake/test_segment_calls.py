@@ -171,11 +171,6 @@ def test_a_call_without_a_message_id_gets_a_fresh_event_id_each_time() -> None:
     assert len(ids) == 3 and all(re.fullmatch(r"seg_[0-9a-f]{32}", i) for i in ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="segment_calls.event_id checks messageId with re.match(ID_PATTERN), whose '$' also matches before a "
-    "trailing newline, so 'm-1\\n' is kept unhashed and Event() then refuses it",
-)
 def test_a_message_id_ending_in_a_newline_still_gives_a_valid_event_id() -> None:
     event = event_of(type="track", userId="u1", event="x", messageId="m-1\n")  # Event() refuses the id today
     assert re.fullmatch(ID_PATTERN, event.id) and "\n" not in event.id
@@ -214,21 +209,11 @@ def test_an_id_that_cannot_name_a_customer_is_refused_naming_the_field(field: st
         parse_call(raw, None, "body")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="segment_calls.parse_call checks ids with re.match(ID_PATTERN), whose '$' matches before a trailing "
-    "newline, so 'u1\\n' passes; Event() (pydantic's regex) refuses it later, inside ingest",
-)
 def test_a_user_id_ending_in_a_newline_is_refused_like_any_other_whitespace() -> None:
     with pytest.raises(SegmentError, match=r"^body\.userId:"):
         parse_call({"type": "track", "userId": "u1\n", "event": "x"}, None, "body")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="segment_calls.event_type tests names with re.match(EVENT_TYPE_PATTERN), whose '$' matches before a "
-    "trailing newline, so 'clicked\\n' is returned as it is and Event() then refuses the type",
-)
 def test_an_event_name_ending_in_a_newline_becomes_a_valid_event_type() -> None:
     assert event_type("clicked\n") == "clicked"
     assert event_of(type="track", userId="u1", event="clicked\n").type == "clicked"

@@ -18,8 +18,8 @@ async def test_erasure_removes_personal_rows_and_suppresses_the_hashed_address(
     db: Database, dev_server: WorkflowEnvironment
 ) -> None:
     async with db.session() as session:
-        await upsert_customer(session, "gone", CustomerIn(email="Gone@Example.com"))
-        await upsert_customer(session, "stays", CustomerIn(email="stays@example.com"))
+        await upsert_customer(session, db, "gone", CustomerIn(email="Gone@Example.com"))
+        await upsert_customer(session, db, "stays", CustomerIn(email="stays@example.com"))
         now = utcnow()
         session.add(MessageRow(id="m1", idempotency_key="k1", customer_id="gone", template="welcome", status="sent",
                                to_email="Gone@Example.com", created_at=now, updated_at=now))
