@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 from sqlmodel import select
 
 from journeys.contracts.customers import Customer
