@@ -6,11 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response, status
 from sqlmodel import col, select
 
+from api.errors import unavailable
 from api.deps import CustomerId, DbDep, StateDep, customer_or_404, no_customer
 from api.schemas import MessageOut
 from journeys.customers.profiles import upsert_customer
 from journeys.contracts.customers import Customer, CustomerIn
-from journeys.operations.erasure import ErasureReport, erase_customer
+from journeys.operations.erasure import ErasureBusy, ErasureReport, TemporalUnavailable, erase_customer
 from journeys.intake.event_store import store_events
 from journeys.contracts.one_off_messages import MESSAGE_JOURNEY, OneOffMessageAccepted, OneOffMessageIn, message_event
 from journeys.storage.tables import MessageRow
@@ -93,8 +94,14 @@ async def send_message(customer_id: CustomerId, body: OneOffMessageIn, state: St
 )
 async def delete_customer(customer_id: CustomerId, state: StateDep) -> ErasureReport:
     """Keeps only a hash of the email address on the suppression list, so the address
-    never receives marketing mail again."""
-    report = await erase_customer(state.db, state.outbox.client, state.registry, customer_id)
+    never receives marketing mail again. Finishes or changes nothing: with Temporal away
+    the answer is 503 with Retry-After, and nothing is deleted."""
+    try:
+        report = await erase_customer(state.db, state.outbox.client, state.registry, customer_id)
+    except TemporalUnavailable:
+        return unavailable("Temporal")  # type: ignore[return-value]
+    except ErasureBusy:
+        return unavailable("erasure (the customer's events are being dispatched)")  # type: ignore[return-value]
     if report is None:
         raise no_customer(customer_id)
     return report

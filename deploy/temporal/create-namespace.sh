@@ -41,15 +41,16 @@ ensure_namespace() {
 create_search_attributes() {
   temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name CustomerId --type Keyword &&
   temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name Journey --type Keyword &&
-  temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name JourneyStep --type Keyword
+  temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name JourneyStep --type Keyword &&
+  temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name CustomerKey --type Keyword
 }
 
-# A list query naming all three parses only once the frontend knows the aliases (its
+# A list query naming all four parses only once the frontend knows the aliases (its
 # namespace cache refreshes every few seconds); wait for that, so the worker and the API
 # never start into "search attribute ... is not defined".
 search_attributes_usable() {
   temporal workflow list --namespace "$NAMESPACE" --address "$ADDRESS" --limit 1 \
-    --query "CustomerId = 'probe' AND Journey = 'probe' AND JourneyStep = 'probe'" >/dev/null
+    --query "CustomerId = 'probe' AND Journey = 'probe' AND JourneyStep = 'probe' AND CustomerKey = 'probe'" >/dev/null
 }
 
 echo "waiting for Temporal at $ADDRESS"

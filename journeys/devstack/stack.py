@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from journeys.contracts import search_attributes
 from journeys.devstack.binaries import temporal_cli
 from journeys.storage.migrate import upgrade
 from journeys.storage.settings import Settings
@@ -51,12 +52,7 @@ def temporal_command(settings: Settings, *, ui: bool = True) -> list[str]:
         settings.temporal_namespace,
         "--log-level",
         "warn",
-        "--search-attribute",
-        "CustomerId=Keyword",
-        "--search-attribute",
-        "Journey=Keyword",
-        "--search-attribute",
-        "JourneyStep=Keyword",
+        *[arg for key in search_attributes.ALL for arg in ("--search-attribute", f"{key.name}=Keyword")],
     ]
     if ui:
         command += ["--ui-port", str(TEMPORAL_UI_PORT)]

@@ -93,6 +93,7 @@ class Dispatcher:
                 [
                     SearchAttributePair(sa.CUSTOMER_ID, event.customer_id),
                     SearchAttributePair(sa.JOURNEY, spec.name),
+                    SearchAttributePair(sa.CUSTOMER_KEY, sa.customer_key(event.customer_id)),
                     SearchAttributePair(sa.JOURNEY_STEP, "starting"),
                 ]
             ),

@@ -5,12 +5,27 @@ journey entries, split assignments and conversions, and every Temporal run of th
 journeys, histories included (histories hold event properties and the profile). What
 stays: a SHA-256 of the email address on the suppression list, so an erased address is
 never mailed marketing again, and nothing that names the person.
+
+Erasure finishes or changes nothing, in this order:
+
+1. claim the customer's ids for dispatch, so none of their events reaches Temporal while
+   this runs (journeys/dispatch/claims.py);
+2. delete their journeys' runs in Temporal (running ones are terminated first). Runs are
+   found by the ``CustomerKey`` search attribute, a hash of the id, so an id with quotes
+   needs no quoting in a visibility query, and by workflow id for runs started before
+   that attribute existed. If Temporal is away, ``TemporalUnavailable`` is raised (the
+   API answers 503 with Retry-After) and nothing has been deleted;
+3. delete the rows, all in one transaction, and give the claims back.
+
+Temporal deletes runs asynchronously; the report counts the runs it was asked to delete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from datetime import timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import delete
@@ -20,9 +35,13 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from journeys.storage.database import Database
+from journeys.consent.suppressions import suppress
+from journeys.contracts import search_attributes as sa
+from journeys.contracts.journey_spec import JourneyRoutes
 from journeys.customers.identity import aliases_of
+from journeys.dispatch import claims
 from journeys.operations.journey_control import customer_workflow_ids
+from journeys.storage.database import Database
 from journeys.storage.tables import (
     ConversionRow,
     CustomerAliasRow,
@@ -33,11 +52,15 @@ from journeys.storage.tables import (
     MessageRow,
     SplitAssignmentRow,
     SubscriptionRow,
+    utcnow,
 )
-from journeys.consent.suppressions import suppress
-from journeys.contracts.journey_spec import JourneyRoutes
 
 log = logging.getLogger("journeys.erasure")
+
+CLAIM_LEASE = timedelta(minutes=5)
+CLAIM_PATIENCE = 10.0  # seconds to wait for a dispatcher to give a claim back
+# Characters a visibility query cannot match in a workflow id (see the module docstring).
+_UNQUERYABLE = set("\"'\\")
 
 
 class ErasureReport(BaseModel):
@@ -48,28 +71,88 @@ class ErasureReport(BaseModel):
     address_suppressed: bool
 
 
+class TemporalUnavailable(Exception):
+    """Temporal could not be reached to delete the journeys; nothing was erased."""
+
+
+class ErasureBusy(Exception):
+    """The customer's events are being dispatched right now; nothing was erased, try again."""
+
+
 async def erase_customer(db: Database, client: Client, registry: JourneyRoutes, customer_id: str) -> ErasureReport | None:
     """Erase everything about the customer; None if nothing is known about them."""
     async with db.session() as session:
         customer = await session.get(CustomerRow, customer_id)
-        # Ids merged into this customer (journeys/customers/identity.py): what stands under them is theirs too.
-        aliases = await aliases_of(session, customer_id)
-        ids = [customer_id, *aliases]
+        # Ids merged into this customer (journeys/customers/identity.py): theirs too.
+        ids = [customer_id, *await aliases_of(session, customer_id)]
+        has_events = (await session.exec(select(EventRow.id).where(col(EventRow.customer_id).in_(ids)).limit(1))).first()
+    if customer is None and has_events is None:
+        return None
+    owner = f"erasure:{uuid.uuid4().hex[:12]}"
+    await _claim(db, owner, ids)
+    try:
+        targets = [wid for _, wid in await customer_workflow_ids(registry, db, customer_id)]
+        try:
+            runs = await _delete_runs(client, ids, targets)
+        except (RPCError, RuntimeError, OSError) as exc:
+            raise TemporalUnavailable(f"Temporal: {exc}") from exc
+        report = await _delete_rows(db, customer_id, ids, runs)
+    finally:
+        await claims.give_back(db, owner, ids)
+    log.info("erased customer %s: %s", customer_id, report.model_dump())
+    return report
+
+
+async def _claim(db: Database, owner: str, ids: list[str]) -> None:
+    end = asyncio.get_running_loop().time() + CLAIM_PATIENCE
+    held: set[str] = set()
+    while True:
+        now = utcnow()
+        held |= await claims.take(db, owner, set(ids) - held, now, now + CLAIM_LEASE)
+        if held == set(ids):
+            return
+        if asyncio.get_running_loop().time() > end:
+            await claims.give_back(db, owner, held)
+            raise ErasureBusy(f"customer {ids[0]}'s events are being dispatched; try again shortly")
+        await asyncio.sleep(0.2)
+
+
+async def _delete_runs(client: Client, ids: list[str], workflow_ids: list[str]) -> int:
+    """Ask Temporal to delete every run of the customer's journeys; returns how many."""
+    runs: set[tuple[str, str]] = set()
+    for customer_id in ids:
+        query = f'{sa.CUSTOMER_KEY.name} = "{sa.customer_key(customer_id)}"'
+        runs |= {(e.id, e.run_id) async for e in client.list_workflows(query)}
+    found = {wid for wid, _ in runs}
+    for wid in workflow_ids:
+        if _UNQUERYABLE.isdisjoint(wid):  # runs from before CustomerKey was set
+            runs |= {(e.id, e.run_id) async for e in client.list_workflows(f'WorkflowId = "{wid}"')}
+        elif wid not in found:
+            runs.add((wid, ""))  # the id's current run, found without a query
+    deleted = await asyncio.gather(*[_delete(client, wid, run_id) for wid, run_id in sorted(runs)])
+    return sum(deleted)
+
+
+async def _delete(client: Client, wid: str, run_id: str) -> int:
+    try:
+        await client.workflow_service.delete_workflow_execution(
+            DeleteWorkflowExecutionRequest(namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=wid, run_id=run_id))
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return 0
+        raise
+    return 1
+
+
+async def _delete_rows(db: Database, customer_id: str, ids: list[str], runs: int) -> ErasureReport:
+    async with db.session() as session:
+        customer = await session.get(CustomerRow, customer_id)
         event_ids = list((await session.exec(select(EventRow.id).where(col(EventRow.customer_id).in_(ids)))).all())
-        if customer is None and not event_ids:
-            return None
-        # Events first: a pending dispatch must not start a journey again mid-erasure.
         for start in range(0, len(event_ids), 500):
             chunk = event_ids[start : start + 500]
             await session.exec(delete(DispatchRow).where(col(DispatchRow.event_id).in_(chunk)))  # type: ignore[call-overload]
             await session.exec(delete(EventRow).where(col(EventRow.id).in_(chunk)))  # type: ignore[call-overload]
-        await session.commit()
-
-    # Before the entries go: they are how keyed journeys' runs are found.
-    targets = await customer_workflow_ids(registry, db, customer_id)
-    runs = await asyncio.gather(*[_delete_runs(client, wid) for _, wid in targets])
-
-    async with db.session() as session:
         messages = await session.exec(delete(MessageRow).where(col(MessageRow.customer_id).in_(ids)))  # type: ignore[call-overload]
         for table in (JourneyEntryRow, SplitAssignmentRow, ConversionRow, SubscriptionRow, CustomerAliasRow):
             await session.exec(delete(table).where(col(table.customer_id).in_(ids)))  # type: ignore[call-overload]
@@ -80,31 +163,12 @@ async def erase_customer(db: Database, client: Client, registry: JourneyRoutes, 
                 suppressed = True
             await session.exec(delete(CustomerRow).where(col(CustomerRow.id) == customer_id))  # type: ignore[call-overload]
         await session.commit()
-    report = ErasureReport(
+    return ErasureReport(
         customer_id=customer_id,
-        journey_runs_deleted=sum(runs),
+        journey_runs_deleted=runs,
         events_deleted=len(event_ids),
         messages_deleted=messages.rowcount or 0,
         address_suppressed=suppressed,
     )
-    log.info("erased customer %s: %s", customer_id, report.model_dump())
-    return report
 
 
-async def _delete_runs(client: Client, wid: str) -> int:
-    """Delete every run Temporal still has under this workflow id (running ones are terminated)."""
-    deleted = 0
-    run_ids = [execution.run_id async for execution in client.list_workflows(f'WorkflowId = "{wid}"')]
-    for run_id in run_ids or [""]:
-        try:
-            await client.workflow_service.delete_workflow_execution(
-                DeleteWorkflowExecutionRequest(
-                    namespace=client.namespace,
-                    workflow_execution=WorkflowExecution(workflow_id=wid, run_id=run_id),
-                )
-            )
-            deleted += 1
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-    return deleted

@@ -52,3 +52,12 @@ async def test_with_temporal_away_a_customers_journeys_are_a_503(api: httpx.Asyn
     await api.put("/v1/customers/ann", json={"email": "ann@example.com"})
     cancelled = await api.delete("/v1/customers/ann/journeys/welcome")
     assert cancelled.status_code == 503
+
+
+async def test_with_temporal_away_erasure_is_a_503_and_nothing_is_deleted(api: httpx.AsyncClient) -> None:
+    await api.put("/v1/customers/ann", json={"email": "ann@example.com"})
+    await api.post("/v1/events", json={"id": "e1", "type": "user.signed_up", "customer_id": "ann"})
+    erased = await api.delete("/v1/customers/ann")
+    assert erased.status_code == 503 and erased.headers["Retry-After"] == "5"
+    assert (await api.get("/v1/customers/ann")).status_code == 200, "the profile is still there"
+    assert (await api.get("/healthz")).json()["events_waiting_for_dispatch"] == 1, "and the event"

@@ -133,7 +133,7 @@ def test_namespace_job_registers_exactly_the_journey_search_attributes(services:
             types = re.findall(r"--type[ =](\S+)", line)
             assert len(names) == 1 and len(types) == 1, f"one --name and --type per line: {line.strip()}"
             registered[names[0].strip("'\"")] = types[0].strip("'\"")
-    assert registered == {"CustomerId": "Keyword", "Journey": "Keyword", "JourneyStep": "Keyword"}
+    assert registered == {"CustomerId": "Keyword", "Journey": "Keyword", "JourneyStep": "Keyword", "CustomerKey": "Keyword"}
     # ...which is what the code sets on every journey.
     keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
     assert {key.name: key.indexed_value_type for key in search_attributes.ALL} == dict.fromkeys(registered, keyword)
