@@ -15,9 +15,12 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio.service import RPCError, RPCStatusCode
+
+from api.guard import path_pattern
 
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
 
@@ -69,8 +72,41 @@ async def _temporal_unreachable(request: Request, exc: Exception) -> JSONRespons
     raise exc
 
 
+_FASTAPI_PARSE_ERROR = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's and Starlette's own errors, in the API's shape: a body FastAPI could not
+    parse is a 422 naming the body like any other; a 405 lists every method the path has."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.detail == _FASTAPI_PARSE_ERROR:
+        cause = exc.__cause__
+        why = "nested too deeply" if isinstance(cause, RecursionError) else str(cause or "not JSON")
+        details = [{"loc": ["body"], "msg": f"invalid JSON: {why}", "type": "json_invalid"}]
+        return JSONResponse({"detail": details}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    headers = dict(exc.headers or {})
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method the OpenAPI document has for this path (HEAD with GET)."""
+    methods: set[str] = set()
+    for template, operations in app.openapi().get("paths", {}).items():
+        if path_pattern(template).fullmatch(path):
+            methods |= {m.upper() for m in operations if m.upper() in HTTP_METHODS}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_failed)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     for database_error in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(database_error, _database_away)
     app.add_exception_handler(RPCError, _temporal_rpc_failed)

@@ -88,11 +88,16 @@ class RequestGuard:
         return next((r for r in self._rules if r.method == method and r.pattern.fullmatch(path)), None)
 
 
+def path_pattern(template: str) -> re.Pattern[str]:
+    """The paths an OpenAPI path template matches: ``/u/{token}`` matches ``/u/abc``."""
+    return re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)))
+
+
 def _rules(document: dict[str, Any]) -> list[_Rule]:
     """One rule per operation of the OpenAPI document; fixed paths before templated ones."""
     rules = []
     for template, operations in document.get("paths", {}).items():
-        pattern = re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)))
+        pattern = path_pattern(template)
         for method, operation in operations.items():
             if isinstance(operation, dict):
                 rules.append(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response, status
+from fastapi.exceptions import RequestValidationError
 from sqlmodel import col, select
 
 from api.errors import unavailable
@@ -69,7 +70,7 @@ async def send_message(customer_id: CustomerId, body: OneOffMessageIn, state: St
     try:
         state.catalog.get(body.template)
     except TemplateError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+        raise RequestValidationError([{"type": "value_error", "loc": ("body", "template"), "msg": str(exc), "input": None}]) from None
     async with state.db.session() as session:
         await customer_or_404(session, customer_id)
     event = message_event(customer_id, body)

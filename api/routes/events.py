@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 from api.bodies import BodyTooLarge, read_body
 from api.guard import max_body
 from api.deps import DbDep, OutboxDep
+from journeys.contracts import json_values
 from journeys.intake.event_store import store_events
 from journeys.contracts.events import MAX_BATCH, RESERVED_PREFIX, Event, EventBatch, EventsAccepted
 
@@ -89,11 +89,9 @@ async def post_events(request: Request, db: DbDep, outbox: OutboxDep) -> EventsA
     except BodyTooLarge as exc:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"{exc}: send fewer or smaller events") from None
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {exc}", "input": None}]
-        ) from None
+        body = json_values.parse(raw)
+    except json_values.NotStrictJson as exc:
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": str(exc), "input": None}]) from None
     events = parse_events(body)
     result = await store_events(db, events, needs_dispatch=lambda e: outbox.registry.cares_about(e.type))
     outbox.submit(result.to_dispatch)

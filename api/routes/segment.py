@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 
 from api.bodies import BodyTooLarge, read_body
 from api.guard import max_body
+from journeys.contracts import json_values
 from api.deps import StateDep
 from journeys.intake.segment_calls import MAX_BATCH_BYTES, MAX_CALL_BYTES, CallType, SegmentBatch, SegmentCall, SegmentError, parse_call
 from journeys.intake.segment_ingest import ProfileUpdate, ingest, profile_update
@@ -78,7 +79,8 @@ def _write_key(request: Request, body: dict[str, Any]) -> str | None:
 def _authenticate(state: StateDep, key: str | None) -> None:
     if not key:
         raise Refused(401, "unauthorized", "missing write key: use your Journeys API key as the Segment write key")
-    if not secrets.compare_digest(key.encode(), state.api_key.encode()):
+    # (a key with a lone surrogate can only be wrong; it must not fail to encode)
+    if not secrets.compare_digest(key.encode("utf-8", "surrogatepass"), state.api_key.encode()):
         raise Refused(401, "unauthorized", "invalid write key")
 
 
@@ -91,9 +93,9 @@ async def _handle(request: Request, state: StateDep, call_type: CallType | None)
     try:
         raw = await _body(request, MAX_BATCH_BYTES if call_type is None else MAX_CALL_BYTES)
         try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise Refused(400, "invalid_request", f"invalid JSON: {exc}") from None
+            body = json_values.parse(raw)
+        except json_values.NotStrictJson as exc:
+            raise Refused(400, "invalid_request", str(exc)) from None
         if not isinstance(body, dict):
             raise Refused(400, "invalid_request", "expected a JSON object")
         _authenticate(state, _write_key(request, body))

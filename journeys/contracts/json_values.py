@@ -14,6 +14,7 @@ Temporal. Refused, with the path of the bad value, rather than cleaned (README, 
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -29,6 +30,20 @@ MAX_DEPTH = 32
 
 class NotStrictJson(ValueError):
     """A value we cannot store and hand on; the message names where it is and why."""
+
+
+def parse(raw: bytes | str) -> Any:
+    """JSON text as Python values; NotStrictJson, never another error, for what is not JSON
+    or cannot be read (invalid UTF-8, nesting that would exhaust the parser, integers of
+    more digits than Python converts)."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise NotStrictJson(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise NotStrictJson("invalid JSON: nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # e.g. an integer over 4,300 digits
+        raise NotStrictJson(f"invalid JSON: {exc}") from None
 
 
 def check(value: Any, where: str) -> Any:

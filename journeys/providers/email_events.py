@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from journeys.contracts import json_values
+
 DELIVERED = "email.delivered"
 BOUNCED = "email.bounced"
 COMPLAINED = "email.complained"
@@ -51,10 +53,10 @@ def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def load_json(body: bytes) -> Any:
-    """The parsed body; WebhookRejected(400) when it is not JSON."""
+    """The parsed body; WebhookRejected(400) when it is not JSON (or nested past reason)."""
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return json_values.parse(body)
+    except json_values.NotStrictJson as exc:
         raise WebhookRejected(f"malformed JSON body: {exc}", status=400) from None
 
 

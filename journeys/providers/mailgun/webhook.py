@@ -82,6 +82,8 @@ def verify(
         timestamp = str(timestamp)
     if not (isinstance(timestamp, str) and isinstance(token, str) and isinstance(digest, str) and token):
         raise WebhookRejected("incomplete Mailgun signature")
+    if not (timestamp.isascii() and token.isascii() and digest.isascii()):  # what Mailgun signs is ASCII
+        raise WebhookRejected("malformed Mailgun signature")
     sent_at = signed_unix_time(timestamp, "Mailgun timestamp")
     expected = hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, digest.strip().lower()):
