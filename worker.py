@@ -118,5 +118,7 @@ async def run_worker(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from journeys.storage import logs
+
+    logs.configure()
     asyncio.run(run_worker(get_settings()))

@@ -11,16 +11,11 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from journeys.cli import dead_letters
+from journeys.storage import logs
 from journeys.storage.settings import get_settings
 
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-
-
 def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)
-    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
-    logging.getLogger("temporalio").setLevel(logging.WARNING)
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: one line per connection
+    logs.configure(verbose)
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
@@ -56,7 +51,9 @@ def cmd_api(args: argparse.Namespace) -> int:
     settings = get_settings()
     host = args.host or settings.api_host
     port = args.port or settings.api_port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=args.access_log)
+    # uvicorn's own loggers propagate to the root handler configured above (and its filter).
+    log_config = {"version": 1, "disable_existing_loggers": False, "loggers": {"uvicorn": {"level": "INFO"}, "uvicorn.access": {"level": "INFO"}}}
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config, access_log=args.access_log)
     return 0
 
 

@@ -35,7 +35,7 @@ class _SaveToDirectory:
         tmp = self.directory / f".{name}.tmp"
         tmp.write_bytes(content)
         tmp.rename(self.directory / name)
-        log.info("caught mail for %s: %s", ", ".join(envelope.rcpt_tos), name)
+        log.info("caught mail for %d recipient(s): %s", len(envelope.rcpt_tos), name)
         return "250 Message accepted for delivery"
 
 

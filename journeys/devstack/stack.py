@@ -104,10 +104,13 @@ def run_dev_stack(settings: Settings, *, ui: bool = True) -> int:
     print(f"journeys dev: state in {home}", flush=True)
     upgrade(settings.resolved_database_url)
     api_key = settings.resolved_api_key()
+    # Made here, once, before the API and the worker start: both sign and check the same links.
+    unsubscribe_secret = settings.resolved_unsubscribe_secret()
     env = {
         **os.environ,
         "JOURNEYS_HOME": str(home),
         "JOURNEYS_API_KEY": api_key,
+        "JOURNEYS_UNSUBSCRIBE_SECRET": unsubscribe_secret,
         "JOURNEYS_DEV_MAIL": "true",
         "JOURNEYS_DATABASE_URL": settings.resolved_database_url,
         "PYTHONUNBUFFERED": "1",

@@ -7,6 +7,7 @@ refuses to start on development secrets.
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -218,13 +219,24 @@ class Settings(BaseSettings):
         return self.unsubscribe_secret or self._dev_secret("unsubscribe_secret")
 
     def _dev_secret(self, name: str, prefix: str = "") -> str:
+        """Made once, by whichever process asks first (the API and the worker may start at
+        the same moment): written to a private temporary file, then linked into place,
+        which fails if another process got there first, and then theirs is read."""
         key_file = self.home / name
         if key_file.exists():
             return key_file.read_text().strip()
         self.home.mkdir(parents=True, exist_ok=True)
         key = prefix + secrets.token_urlsafe(24)
-        key_file.write_text(key + "\n")
-        key_file.chmod(0o600)
+        draft = self.home / f".{name}.{secrets.token_hex(6)}"
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private from the first byte
+        try:
+            with os.fdopen(descriptor, "w") as out:
+                out.write(key + "\n")
+            os.link(draft, key_file)
+        except FileExistsError:
+            return key_file.read_text().strip()
+        finally:
+            draft.unlink(missing_ok=True)
         return key
 
 
