@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from api import errors
+from api.answers import AUTHED
 from api.deps import require_api_key
 from api.guard import RequestGuard
 from api.routes import (
@@ -85,12 +86,8 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     # Before any route reads a body: the API key where needed, and the body size (api/guard.py).
     app.add_middleware(RequestGuard)
     authed = [Depends(require_api_key)]
-    app.include_router(events.router, dependencies=authed)
-    app.include_router(customers.router, dependencies=authed)
-    app.include_router(journeys.router, dependencies=authed)
-    app.include_router(subscriptions.router, dependencies=authed)
-    app.include_router(suppressions.router, dependencies=authed)
-    app.include_router(dead_letters.router, dependencies=authed)
+    for router in (events.router, customers.router, journeys.router, subscriptions.router, suppressions.router, dead_letters.router):
+        app.include_router(router, dependencies=authed, responses=AUTHED)
     # Segment SDKs authenticate their own way (write key as basic-auth user, or in the body).
     app.include_router(segment.router)
     # ESPs sign their webhooks; each provider's own verification stands in for the API key.

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response, status
 from fastapi.exceptions import RequestValidationError
 from sqlmodel import col, select
 
+from api.answers import answers
 from api.errors import unavailable
 from api.deps import CustomerId, DbDep, StateDep, customer_or_404, no_customer
 from api.schemas import MessageOut
@@ -23,7 +24,12 @@ router = APIRouter(tags=["customers"])
 
 
 
-@router.put("/v1/customers/{customer_id}", response_model=Customer, summary="Create or replace a customer")
+@router.put(
+    "/v1/customers/{customer_id}",
+    response_model=Customer,
+    summary="Create or replace a customer",
+    responses={201: {"model": Customer, "description": "created"}},
+)
 async def put_customer(customer_id: CustomerId, body: CustomerIn, db: DbDep, response: Response) -> Customer:
     async with db.session() as session:
         customer, created = await upsert_customer(session, db, customer_id, body)
@@ -31,7 +37,7 @@ async def put_customer(customer_id: CustomerId, body: CustomerIn, db: DbDep, res
     return customer
 
 
-@router.get("/v1/customers/{customer_id}", response_model=Customer, summary="Read a customer")
+@router.get("/v1/customers/{customer_id}", response_model=Customer, summary="Read a customer", responses=answers(404))
 async def read_customer(customer_id: CustomerId, db: DbDep) -> Customer:
     async with db.session() as session:
         return await customer_or_404(session, customer_id)
@@ -41,6 +47,7 @@ async def read_customer(customer_id: CustomerId, db: DbDep) -> Customer:
     "/v1/customers/{customer_id}/messages",
     response_model=list[MessageOut],
     summary="The customer's message log, oldest first",
+    responses=answers(404),
 )
 async def customer_messages(customer_id: CustomerId, db: DbDep) -> list[MessageOut]:
     async with db.session() as session:
@@ -61,6 +68,7 @@ async def customer_messages(customer_id: CustomerId, db: DbDep) -> list[MessageO
     response_model=OneOffMessageAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send one template to the customer now (support, product code)",
+    responses={200: {"model": OneOffMessageAccepted, "description": "the same id was sent before: nothing more is sent"}, **answers(404)},
 )
 async def send_message(customer_id: CustomerId, body: OneOffMessageIn, state: StateDep, response: Response) -> OneOffMessageAccepted:
     """Through the same send policy and ledger as a journey's send: a marketing template
@@ -92,6 +100,7 @@ async def send_message(customer_id: CustomerId, body: OneOffMessageIn, state: St
     "/v1/customers/{customer_id}",
     response_model=ErasureReport,
     summary="Erase a customer: journeys cancelled and deleted, personal data removed",
+    responses=answers(404),
 )
 async def delete_customer(customer_id: CustomerId, state: StateDep) -> ErasureReport:
     """Keeps only a hash of the email address on the suppression list, so the address

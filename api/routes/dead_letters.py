@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
+from api.answers import answers
 from api.deps import StateDep
 from journeys.operations import dead_letters
 from journeys.operations.dead_letters import DeadLetter, Kind, NotADeadLetter
@@ -38,7 +39,7 @@ async def list_dead_letters(
     )
 
 
-@router.post("/v1/dead-letters/{letter_id}/retry", response_model=DeadLetter, summary="Dispatch the event again, or send the message again")
+@router.post("/v1/dead-letters/{letter_id}/retry", response_model=DeadLetter, summary="Dispatch the event again, or send the message again", responses=answers(404))
 async def retry_dead_letter(letter_id: LetterId, state: StateDep) -> DeadLetter:
     try:
         letter, to_dispatch = await dead_letters.retry(state.db, state.registry, letter_id)
@@ -48,7 +49,7 @@ async def retry_dead_letter(letter_id: LetterId, state: StateDep) -> DeadLetter:
     return letter
 
 
-@router.post("/v1/dead-letters/{letter_id}/discard", response_model=DeadLetter, summary="Set a dead letter aside for good")
+@router.post("/v1/dead-letters/{letter_id}/discard", response_model=DeadLetter, summary="Set a dead letter aside for good", responses=answers(404))
 async def discard_dead_letter(letter_id: LetterId, state: StateDep) -> DeadLetter:
     try:
         return await dead_letters.discard(state.db, state.registry, letter_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
+from api.answers import answers
 from api.deps import CustomerId, StateDep
 from journeys.operations.split_results import SplitResults, split_results
 from journeys.operations.journey_control import JourneyStatus, cancel_journey, journeys_of
@@ -17,6 +18,7 @@ router = APIRouter(tags=["journeys"])
     "/v1/customers/{customer_id}/journeys",
     response_model=list[JourneyStatus],
     summary="The customer's journeys: current step, what each waits for and until when",
+    responses=answers(404),
 )
 async def list_journeys(customer_id: CustomerId, state: StateDep) -> list[JourneyStatus]:
     return await journeys_of(state.outbox.client, state.registry, state.db, customer_id)
@@ -26,6 +28,7 @@ async def list_journeys(customer_id: CustomerId, state: StateDep) -> list[Journe
     "/v1/customers/{customer_id}/journeys/{journey}",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Cancel one journey for this customer",
+    responses=answers(404),
 )
 async def delete_journey(customer_id: CustomerId, journey: str, state: StateDep) -> dict[str, str]:
     if journey not in state.registry.journeys:
@@ -42,6 +45,7 @@ async def delete_journey(customer_id: CustomerId, journey: str, state: StateDep)
     "/v1/journeys/{journey}/splits",
     response_model=SplitResults,
     summary="A/B split results: entries and goal conversions per variant",
+    responses=answers(404),
 )
 async def journey_splits(journey: str, state: StateDep) -> SplitResults:
     if journey not in state.registry.journeys:

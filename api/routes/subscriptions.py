@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.answers import answers
 from api.deps import CustomerId, StateDep, customer_or_404
 from journeys.consent.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
 from journeys.consent.suppressions import suppressions_of
@@ -25,7 +26,7 @@ class SubscriptionsIn(BaseModel):
     topics: dict[str, bool] = Field(default_factory=dict, description="Topic -> subscribed. Topics not named keep their flag.")
 
 
-@router.get("/v1/customers/{customer_id}/subscriptions", response_model=SubscriptionsOut, summary="Read a customer's subscriptions")
+@router.get("/v1/customers/{customer_id}/subscriptions", response_model=SubscriptionsOut, summary="Read a customer's subscriptions", responses=answers(404))
 async def read_subscriptions(customer_id: CustomerId, state: StateDep) -> SubscriptionsOut:
     async with state.db.session() as session:
         customer = await customer_or_404(session, customer_id)
@@ -34,7 +35,7 @@ async def read_subscriptions(customer_id: CustomerId, state: StateDep) -> Subscr
     return SubscriptionsOut(**subs.model_dump(), suppressed=reasons)
 
 
-@router.put("/v1/customers/{customer_id}/subscriptions", response_model=SubscriptionsOut, summary="Change a customer's subscriptions")
+@router.put("/v1/customers/{customer_id}/subscriptions", response_model=SubscriptionsOut, summary="Change a customer's subscriptions", responses=answers(404))
 async def change_subscriptions(customer_id: CustomerId, body: SubscriptionsIn, state: StateDep) -> SubscriptionsOut:
     """Takes effect for the next send, including sends already waiting in a journey."""
     known = state.catalog.topics()

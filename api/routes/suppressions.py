@@ -53,7 +53,13 @@ async def _describe(state: StateDep, email: str) -> SuppressionOut:
     )
 
 
-@router.post("/v1/suppressions", response_model=SuppressionOut, summary="Suppress an address", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/v1/suppressions",
+    response_model=SuppressionOut,
+    summary="Suppress an address",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": SuppressionOut, "description": "suppressed for that reason already"}},
+)
 async def add_suppression(body: SuppressionIn, state: StateDep, response: Response) -> SuppressionOut:
     """From the next send on: no marketing (any reason), no mail at all (``hard_bounce``)."""
     async with state.db.session() as session:

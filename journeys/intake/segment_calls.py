@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -121,22 +121,23 @@ def parse_call(raw: Any, call_type: CallType | None, where: str) -> SegmentCall:
     for name, value in (("userId", call.userId), ("anonymousId", call.anonymousId), ("previousId", call.previousId)):
         if value is not None and (len(value) > 200 or not _ID.fullmatch(value)):
             raise SegmentError(f"{where}.{name}: at most 200 characters, no spaces or slashes")
-    if call.type == "track":
-        normalised = event_type(call.event or "")
-        if normalised.startswith(RESERVED_PREFIX):
-            raise SegmentError(f"{where}.event: names starting with 'journeys.' are the engine's own")
     return call
 
 
 def event_type(name: str) -> str:
     """A Segment event name as a Journeys event type ("Order Completed" -> "order_completed")."""
     if _EVENT_TYPE.fullmatch(name) and len(name) <= 100:
-        return name
-    normalised = re.sub(r"[^a-z0-9_.\-]+", "_", name.strip().lower()).strip("_.-")
-    return (normalised or "event")[:100]
+        normalised = name
+    else:
+        normalised = (re.sub(r"[^a-z0-9_.\-]+", "_", name.strip().lower()).strip("_.-") or "event")[:100]
+    # The engine's own types (one-off sends, merges) cannot be sent from an app: an app's
+    # "journeys.message" is its own event, "journeys_message".
+    if normalised.startswith(RESERVED_PREFIX):
+        normalised = "journeys_" + normalised[len(RESERVED_PREFIX) :]
+    return normalised
 
 
-def corrected_timestamp(call: SegmentCall, batch_sent_at: datetime | None, received_at: datetime, where: str = "body") -> datetime:
+def corrected_timestamp(call: SegmentCall, batch_sent_at: datetime | None, received_at: datetime) -> datetime:
     """When it happened, on our clock: the sender's clock skew (sentAt vs our receivedAt) removed."""
     happened = call.timestamp or call.originalTimestamp
     sent_at = call.sentAt or batch_sent_at
@@ -148,10 +149,9 @@ def corrected_timestamp(call: SegmentCall, batch_sent_at: datetime | None, recei
     try:
         corrected = received_at - (_aware(sent_at) - happened)
     except OverflowError:
-        raise SegmentError(f"{where}.timestamp: {happened.isoformat()} with sentAt {sent_at.isoformat()} is out of range") from None
-    if not MIN_TIME <= corrected <= MAX_TIME:
-        raise SegmentError(f"{where}.timestamp: {happened.isoformat()} with sentAt {sent_at.isoformat()} is out of range")
-    return corrected
+        corrected = MIN_TIME - timedelta(days=1)
+    # A device clock so wrong that the correction leaves the calendar: the time as sent.
+    return corrected if MIN_TIME <= corrected <= MAX_TIME else happened
 
 
 def event_id(call: SegmentCall) -> str:

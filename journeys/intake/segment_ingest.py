@@ -12,6 +12,7 @@ ends with everything under the last customer.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,11 +26,12 @@ from journeys.contracts.journey_io import MERGED_EVENT
 from journeys.customers.identity import merge_in, resolve
 from journeys.customers.profiles import merge_traits
 from journeys.intake.event_store import StoreResult, store_in
-from journeys.intake.segment_calls import SegmentCall, SegmentError, corrected_timestamp, to_event
+from journeys.intake.segment_calls import SegmentCall, corrected_timestamp, to_event
 from journeys.storage.database import Database
 from journeys.storage.tables import utcnow
 
 PROFILE_TRAITS = {"email", "timezone", "locale"}
+log = logging.getLogger("journeys.segment")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class ProfileUpdate:
     timezone: str | None
     locale: str | None
     attributes: dict[str, Any]
+    ignored: tuple[str, ...] = ()  # traits the profile could not take, and why
 
 
 def identify_traits(call: SegmentCall) -> dict[str, Any]:
@@ -48,22 +51,31 @@ def identify_traits(call: SegmentCall) -> dict[str, Any]:
 
 
 def profile_update(call: SegmentCall, where: str) -> ProfileUpdate:
-    """What an identify changes on the profile; SegmentError if a value cannot be used."""
+    """What an identify changes on the profile.
+
+    A profile hint it cannot use (an email address that is not one, an unknown time zone,
+    an over-long locale) is left out, as Segment's own destinations do, and noted in the
+    log: refusing it would make the SDK drop the whole batch, every other call with it.
+    """
     traits, context = identify_traits(call), call.context
+    ignored: list[str] = []
     email = traits.get("email")
     if email is not None:
         try:
             email = validate_email(str(email), check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise SegmentError(f"{where}.traits.email: {exc}") from None
+        except EmailNotValidError:
+            ignored.append(f"{where}.traits.email: not an email address")
+            email = None
     zone, zone_field = (context.get("timezone"), "context.timezone") if context.get("timezone") else (traits.get("timezone"), "traits.timezone")
     if zone is not None and not (isinstance(zone, str) and is_time_zone(zone)):
-        raise SegmentError(f"{where}.{zone_field}: unknown IANA time zone {zone!r} (e.g. 'Europe/Berlin')")
+        ignored.append(f"{where}.{zone_field}: not an IANA time zone")
+        zone = None
     locale, locale_field = (context.get("locale"), "context.locale") if context.get("locale") else (traits.get("locale"), "traits.locale")
     if locale is not None and not (isinstance(locale, str) and len(locale) <= 35):
-        raise SegmentError(f"{where}.{locale_field}: expected a locale such as 'en-US'")
+        ignored.append(f"{where}.{locale_field}: not a locale such as 'en-US'")
+        locale = None
     attributes = {k: v for k, v in traits.items() if k not in PROFILE_TRAITS}
-    return ProfileUpdate(email=email, timezone=zone, locale=locale, attributes=attributes)
+    return ProfileUpdate(email=email, timezone=zone, locale=locale, attributes=attributes, ignored=tuple(ignored))
 
 
 @dataclass(frozen=True)
@@ -95,13 +107,15 @@ async def ingest(
                 known[earlier] = call.userId
             # (an id already merged into another customer stays theirs: the first merge wins)
             customer_id = call.userId or known.get(call.anonymousId or "") or call.anonymousId or ""
-            at = corrected_timestamp(call, batch_sent_at, received_at, where)
+            at = corrected_timestamp(call, batch_sent_at, received_at)
             steps.append(_Step(call, update, customer_id, merge, to_event(call, customer_id, at, where)))
 
         events: list[Event] = []
         for step in steps:
             if step.update is not None:
                 u = step.update
+                for note in u.ignored:
+                    log.info("customer %s: identify left out %s", step.customer_id, note)
                 await merge_traits(session, db, step.customer_id, email=u.email, timezone=u.timezone, locale=u.locale, attributes=u.attributes)
             if step.merge is not None:
                 merged = await merge_in(session, db, *step.merge)
