@@ -94,13 +94,14 @@ def build_worker(
 
 
 async def run_worker(settings: Settings) -> None:
-    from journeys.storage.temporal import connect
+    from journeys.storage.temporal import check_namespace, connect
 
     registry = discover(settings.journey_packages)
     check_templates(settings, registry)  # before connecting: a mistake is reported at once
     sender = sender_from_settings(settings)
     db = Database(settings.resolved_database_url)
     client = await connect(settings)
+    await check_namespace(client)  # a start Temporal would refuse, every time: say so now
     worker = build_worker(client, settings=settings, db=db, sender=sender, registry=registry)
     log.info(
         "worker polling %s on %s (namespace %s); journeys: %s; ESP: %s",

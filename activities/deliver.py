@@ -40,20 +40,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from journeys.contracts.activity_io import CANCEL_DEFERRED, DELIVER, CancelDeferredInput, DeliverInput, DeliverResult
-from journeys.providers.base import EmailSender, OutgoingEmail, PermanentSendError, TransientSendError
+from journeys.providers.base import EmailSender, OutgoingEmail
 from journeys.providers.failover import as_chain
 from journeys.providers.rate_limit import EspRateLimiter
 from activities.ledger import Ledger, entry
+from activities.sending import Bounds, SendAttempt
 from journeys.consent.policy import Decision, SendPolicy
 from journeys.templating.renderer import RenderedEmail, TemplateError, TemplateRenderer
 from journeys.consent.unsubscribe_footer import MarketingFooter
@@ -62,15 +61,11 @@ from journeys.contracts.customers import Customer
 from journeys.storage.database import Database
 from journeys.customers.identity import resolve
 from journeys.storage.settings import Settings
-from journeys.consent.suppressions import suppress
 from journeys.storage.tables import MessageRow, utcnow
 from journeys.templating.catalog import TemplateCatalog, TemplateInfo
 
 log = logging.getLogger("journeys.deliver")
 
-# The database may restart while a send is out: its outcome is recorded for about 30 s more.
-DB_AWAY = (OperationalError, InterfaceError, PoolTimeout)
-RECORD_RETRY_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 # Liveness while a send takes long (a slow ESP, a rate-limit slot): Temporal notices a
 # dead worker within the activity's heartbeat timeout (workflows/activity_calls.py)
 # instead of its 60 s start-to-close timeout. Fast sends never heartbeat.
@@ -103,8 +98,7 @@ class DeliveryActivities:
         self.footer = MarketingFooter(settings, self.renderer)
         limits = settings.esp_rate_limits
         self.rates = EspRateLimiter(db, limits).wait_turn if limits else None
-        self.max_attempts = settings.send_max_attempts
-        self.max_retry_seconds = settings.send_max_retry_seconds
+        self.bounds = Bounds(settings.send_max_attempts, settings.send_max_retry_seconds)
 
     @activity.defn(name=DELIVER)
     async def deliver(self, input: DeliverInput) -> DeliverResult:
@@ -171,98 +165,27 @@ class DeliveryActivities:
                     "step": input.step or "",
                 },
             )
-            return await self._send(ledger, row, outgoing, customer)
+            attempt = SendAttempt(self.db, self.sender, self.rates, self.bounds, ledger, row, outgoing, customer)
+            return await attempt.run()
 
     @activity.defn(name=CANCEL_DEFERRED)
     async def cancel_deferred(self, input: CancelDeferredInput) -> None:
-        """The journey ended while this send waited: log it as cancelled (if it still waits)."""
+        """The journey ended while this send waited: log it as cancelled, if it still waits
+        (compare-and-set: a send that went out meanwhile keeps its ``sent``)."""
         async with self.db.session() as session:
-            row = (await session.exec(select(MessageRow).where(MessageRow.idempotency_key == input.idempotency_key))).first()
-            if row is None or row.status != "deferred":
-                return
-            row.status, row.reason, row.deferred_until, row.updated_at = "cancelled", input.reason, None, utcnow()
-            row.history = [*row.history, entry(policy_clock(), "cancelled", input.reason)]
-            session.add(row)
-            await session.commit()
-
-    async def _send(self, ledger: Ledger, row: MessageRow, outgoing: OutgoingEmail, customer: Customer) -> DeliverResult:
-        """Hand the claimed message to the ESP and record what became of it."""
-        reached: list[str] = []  # the ESPs this attempt got as far as calling
-
-        async def before(esp: str) -> None:
-            if self.rates is not None:
-                await self.rates(esp)
-            reached.append(esp)
-
-        try:
-            # A retry after a send that may have reached an ESP goes to that ESP only.
-            esp, esp_message_id = await self.sender.send_via(outgoing, only=row.esp, before=before)
-        except asyncio.CancelledError:
-            if not reached:  # stopped while waiting for a send slot: nothing left here
-                await asyncio.shield(self._finish(ledger, row, "retrying", "stopped before sending (worker shutdown)"))
-            else:  # cancelled while the ESP had it (the journey ended): it may be out
-                await asyncio.shield(
-                    self._finish(ledger, row, "unknown", "cancelled while the ESP was being called; it may have been sent")
+            await session.exec(  # type: ignore[call-overload]
+                update(MessageRow)
+                .where(col(MessageRow.idempotency_key) == input.idempotency_key, col(MessageRow.status) == "deferred")
+                .values(
+                    status="cancelled",
+                    reason=input.reason,
+                    deferred_until=None,
+                    updated_at=utcnow(),
+                    history=self.db.json_append(MessageRow.history, entry(policy_clock(), "cancelled", input.reason)),
                 )
-            raise
-        except PermanentSendError as exc:
-            esp = exc.esp or "unknown ESP"
-            reason = f"refused by {esp}: {exc}"
-            if exc.hard_bounce:
-                await suppress(self.db, ledger.session, outgoing.to, "hard_bounce", source=esp)
-                reason += " (address suppressed: hard bounce)"
-            log.warning("message %s of customer %s: %s", row.id, customer.id, reason)
-            await self._finish(ledger, row, "failed", reason, esp=esp)
-            return DeliverResult(message_id=row.id, status="failed", reason=reason, customer=customer)
-        except TransientSendError as exc:
-            return await self._not_sent_yet(ledger, row, exc, customer)
-        await self._finish(ledger, row, "sent", esp=esp, esp_message_id=esp_message_id or None, sent_at=utcnow())
-        log.info("sent %s to customer %s (message %s, %s)", outgoing.metadata["template"], customer.id, row.id, ledger.input.idempotency_key)
-        return DeliverResult(message_id=row.id, status="sent", esp_message_id=esp_message_id, customer=customer)
-
-    async def _not_sent_yet(self, ledger: Ledger, row: MessageRow, exc: TransientSendError, customer: Customer) -> DeliverResult:
-        """A failure worth retrying: retry it, unless it may be out already or retries are spent."""
-        esp = row.esp or exc.esp
-        if exc.maybe_sent and not (esp and self.sender.drops_duplicates(esp)):
-            reason = f"{exc} (may have been sent; not sent again: an operator decides, see dead letters)"
-            log.error("message %s of customer %s: %s", row.id, customer.id, reason)
-            await self._finish(ledger, row, "unknown", reason, esp=esp)
-            return DeliverResult(message_id=row.id, status="unknown", reason=reason, customer=customer)
-        # Once an attempt may have reached an ESP (one that drops repeats), the rest go there.
-        pinned = row.esp or (exc.esp if exc.maybe_sent else None)
-        first = row.claimed_at or ledger.now
-        spent = (ledger.now - first).total_seconds() >= self.max_retry_seconds
-        if row.attempts >= self.max_attempts or spent:
-            reason = f"gave up after {row.attempts} attempts over {_span(ledger.now - first)}: {exc}"
-            log.error("message %s of customer %s failed: %s", row.id, customer.id, reason)
-            await self._finish(ledger, row, "failed", reason, esp=pinned)
-            return DeliverResult(message_id=row.id, status="failed", reason=reason, customer=customer)
-        await self._finish(ledger, row, "retrying", str(exc), esp=pinned)
-        if exc.retry_after is not None:
-            # The ESP said when to come back (Retry-After): Temporal retries then.
-            raise ApplicationError(
-                str(exc), type="TransientSendError", next_retry_delay=timedelta(seconds=exc.retry_after)
-            ) from exc
-        raise exc
-
-    async def _finish(self, ledger: Ledger, row: MessageRow, status: str, reason: str | None = None, **values: Any) -> None:
-        """Record what the ESP call came to. The database being away for a moment (a restart)
-        must not lose it: a lost "sent" would turn into "unknown" on the retry."""
-        try:
-            await ledger.finish(row, status, reason, **values)
-            return
-        except DB_AWAY as exc:
-            error = exc
-        for pause in RECORD_RETRY_PAUSES:
-            log.warning("message %s: recording %s failed (%s); trying again in %.1f s", row.id, status, error, pause)
-            await asyncio.sleep(pause)
-            try:
-                async with self.db.session() as session:
-                    await Ledger(self.db, session, ledger.input, ledger.now).finish(row, status, reason, **values)
-                return
-            except DB_AWAY as exc:
-                error = exc
-        raise error
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
 
     async def _decided(self, ledger: Ledger, customer: Customer, info: TemplateInfo, decision: Decision) -> DeliverResult:
         result = await ledger.decide(customer, decision.status, decision.reason, info=info, until=decision.until)
@@ -280,11 +203,6 @@ class DeliveryActivities:
         link = self.footer.link(customer.id, info.topic)
         rendered = self.renderer.render(input.template, {**context, **self.footer.context(link)})
         return self.footer.apply(rendered, link, info.topic, input.template), link.headers
-
-
-def _span(duration: timedelta) -> str:
-    seconds = int(duration.total_seconds())
-    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
 
 
 def policy_clock() -> datetime:

@@ -6,12 +6,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from api import errors
 from api.answers import AUTHED
+from api.segment_docs import SECURITY_SCHEMES as SEGMENT_SECURITY_SCHEMES
 from api.deps import require_api_key
 from api.guard import RequestGuard
 from api.routes import (
@@ -97,4 +99,17 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.include_router(health.router)
     if settings.dev_mail:
         app.include_router(dev_mail.router)
+    _document_segment_auth(app)
     return app
+
+
+def _document_segment_auth(app: FastAPI) -> None:
+    """The Segment routes' write key as basic auth, next to FastAPI's own bearer scheme."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        document.setdefault("components", {}).setdefault("securitySchemes", {}).update(SEGMENT_SECURITY_SCHEMES)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -56,6 +56,12 @@ def unavailable(what: str) -> JSONResponse:
 
 async def _database_away(request: Request, exc: Exception) -> JSONResponse:
     return unavailable("the database")
+
+
+async def _database_refused_a_value(request: Request, exc: Exception) -> JSONResponse:
+    # Intake validates what it stores; this is the net under it, never a 500.
+    details = [{"loc": ["body"], "msg": "a value the database cannot store", "type": "value_error"}]
+    return JSONResponse({"detail": details}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 async def _temporal_rpc_failed(request: Request, exc: Exception) -> JSONResponse:
@@ -109,5 +115,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for database_error in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(database_error, _database_away)
+    app.add_exception_handler(DataError, _database_refused_a_value)
     app.add_exception_handler(RPCError, _temporal_rpc_failed)
     app.add_exception_handler(RuntimeError, _temporal_unreachable)

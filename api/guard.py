@@ -8,8 +8,9 @@ over its route's limit (``Content-Length``, or counting a streamed body); only t
 the body handed to the route.
 
 What to check is read from the API's own OpenAPI document, so the document and the guard
-cannot disagree: an operation with a ``security`` requirement needs the key, and its
-limit is its ``x-max-body-bytes`` (set with ``max_body(...)``), else ``DEFAULT_MAX_BODY``.
+cannot disagree: an operation whose ``security`` is the bearer API key needs the key (the
+Segment routes, which may carry their write key in the body, check it themselves), and
+its limit is its ``x-max-body-bytes`` (set with ``max_body(...)``), else ``DEFAULT_MAX_BODY``.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def _rules(document: dict[str, Any]) -> list[_Rule]:
                     _Rule(
                         pattern,
                         method,
-                        bool(operation.get("security")),
+                        operation.get("security") == [{"HTTPBearer": []}],  # the API key, and only it
                         int(operation.get(LIMIT_KEY, DEFAULT_MAX_BODY)),
                         operation.get(SHAPE_KEY) == "segment",
                     )

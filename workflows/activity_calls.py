@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.workflow import ActivityCancellationType
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -49,14 +50,21 @@ def idempotency_key(entry_id: str, step: str) -> str:
     return f"{workflow.info().workflow_id}/{entry_id}/{step}"
 
 
+# Journeys started since this patch wait, when they end during a send, for the send to
+# record its outcome (cancelled, or sent if the ESP already had it) before they go on.
+SEND_CANCEL_WAITS = "send-cancel-waits"
+
+
 async def deliver(request: DeliverInput, steps: StepTracker) -> DeliverResult:
     """One call of the delivery activity (Temporal retries it); counted as busy meanwhile."""
+    waits = workflow.patched(SEND_CANCEL_WAITS)
     steps.enter_activity()
     try:
         return await workflow.execute_activity(
             DELIVER,
             request,
             result_type=DeliverResult,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED if waits else ActivityCancellationType.TRY_CANCEL,
             start_to_close_timeout=timedelta(seconds=60),
             # A send heartbeats while it takes long (activities/deliver.py): a worker that
             # died mid-send is noticed in seconds, and the retry marks the send unknown.

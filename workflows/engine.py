@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from journeys.contracts.activity_io import (
@@ -77,6 +77,7 @@ class Journey:
         self.state: dict[str, Any] = {}
         self._variants: dict[str, str] = {}
         self._goals = Goals(self._record_conversion)
+        self._stopping = False  # an exit or a cancel is ending the steps
 
     # ----- what journey code uses ---------------------------------------------------------
 
@@ -176,7 +177,7 @@ class Journey:
             seen_ids=handover.seen_to_carry(list(self._inbox.seen)),
             received=self._inbox.received,
             send_counts=self._send_counts,
-            sent=self._sent,
+            sent=handover.sent_to_carry(self._sent),
             data=self.state,
             runs=self._runs + 1,
             variants=self._variants,
@@ -249,10 +250,16 @@ class Journey:
                 if result.status != "deferred" or result.until is None:
                     break
                 deferred = True
+                if self._stopping:  # the send was asked to stop and finished deferred anyway
+                    raise asyncio.CancelledError
                 label = "quiet-hours" if result.deferred_for == "quiet hours" else "capped"
                 await self.sleep_until(result.until, step=f"{label}:{template}")
-        except asyncio.CancelledError:
-            if deferred:
+        except BaseException as exc:
+            if not is_cancelled_exception(exc):
+                raise
+            # The journey ended while this send waited (quiet hours, a cap) or was out: a
+            # send the ledger holds as deferred is logged cancelled (compare-and-set).
+            if deferred or workflow.patched(activity_calls.SEND_CANCEL_WAITS):
                 await activity_calls.cancel_deferred(key)
             raise
         if result.status == "sent":
@@ -351,11 +358,15 @@ class Journey:
         return arrived
 
     async def _stop(self, steps: asyncio.Task[None]) -> None:
+        # A send waiting for its cancellation to complete may still return a result: it
+        # looks here before waiting any further.
+        self._stopping = True
         steps.cancel()
         try:
             await steps
-        except asyncio.CancelledError:
-            pass
+        except BaseException as exc:  # a cancelled activity surfaces as an ActivityError
+            if not is_cancelled_exception(exc):
+                raise
         await self._goals.flush()
 
     def _adopt(self, event: Event) -> None:

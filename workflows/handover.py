@@ -9,6 +9,7 @@ grow with its age, or its start input would one day pass Temporal's payload limi
 * **events in the inbox no wait has taken**: the newest ``MAX_CARRIED_INBOX``, and no more
   than ``MAX_CARRIED_INBOX_BYTES`` of them; older ones are dropped, with a warning in the
   workflow's log;
+* **templates sent**, listed in the journey's state and result: the newest ``MAX_CARRIED_SENT``;
 * and the whole input under ``MAX_INPUT_BYTES``: past it, ``self.state`` is what grew,
   and the journey fails with that said, instead of failing every hand-over.
 
@@ -28,11 +29,16 @@ with workflow.unsafe.imports_passed_through():
 MAX_CARRIED_SEEN = 2_000
 MAX_CARRIED_INBOX = 200
 MAX_CARRIED_INBOX_BYTES = 512 * 1024
+MAX_CARRIED_SENT = 500
 MAX_INPUT_BYTES = 1_500_000  # Temporal refuses payloads over 2 MB
 
 
 def seen_to_carry(seen_in_arrival_order: list[str]) -> list[str]:
     return seen_in_arrival_order[-MAX_CARRIED_SEEN:]
+
+
+def sent_to_carry(sent: list[str]) -> list[str]:
+    return sent[-MAX_CARRIED_SENT:]
 
 
 def inbox_to_carry(journey: str, events: list[Event]) -> list[Event]:

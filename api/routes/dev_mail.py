@@ -7,6 +7,7 @@ from html import escape
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse
 
+from api.answers import answers
 from api.deps import SettingsDep
 from journeys.devstack.mail_catcher import read_mailbox
 
@@ -36,7 +37,7 @@ async def mail_index(settings: SettingsDep) -> str:
     )
 
 
-@router.get("/dev/mail/{name}", response_class=HTMLResponse, summary="One caught message")
+@router.get("/dev/mail/{name}", response_class=HTMLResponse, summary="One caught message", responses=answers(404, 422))
 async def mail_message(name: str, settings: SettingsDep) -> str:
     mail = next((m for m in read_mailbox(settings.mail_dir) if m.name == name), None)
     if mail is None:

@@ -24,7 +24,9 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
 from api.bodies import BodyTooLarge, read_body
+from api.answers import SegmentOk, answers
 from api.guard import max_body
+from api.segment_docs import SECURITY, request_body
 from journeys.contracts import json_values
 from api.deps import StateDep
 from journeys.intake.segment_calls import MAX_BATCH_BYTES, MAX_CALL_BYTES, CallType, SegmentBatch, SegmentCall, SegmentError, parse_call
@@ -150,5 +152,10 @@ for _path, _type in (
         status_code=status.HTTP_200_OK,
         summary=f"Segment {_path}" + (" (several calls)" if _type is None else ""),
         response_model=None,
-        openapi_extra=max_body(MAX_BATCH_BYTES if _type is None else MAX_CALL_BYTES, segment=True),
+        responses={200: {"model": SegmentOk, "description": "taken"}, **answers(400, 401, 413, 503, segment=True)},
+        openapi_extra={
+            **max_body(MAX_BATCH_BYTES if _type is None else MAX_CALL_BYTES, segment=True),
+            "requestBody": request_body(_type),
+            "security": SECURITY,
+        },
     )

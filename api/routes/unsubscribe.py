@@ -21,6 +21,7 @@ from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import HTMLResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from api.answers import answers
 from api.bodies import BodyTooLarge, read_body
 from api.guard import max_body
 from api.deps import StateDep
@@ -72,7 +73,12 @@ def _claims(state: StateDep, token: str) -> UnsubscribeClaims | HTMLResponse:
         return _page(error_page(), status.HTTP_400_BAD_REQUEST)
 
 
-@router.get("/u/{token}", response_class=HTMLResponse, summary="Unsubscribe page (confirm, or choose topics)")
+@router.get(
+    "/u/{token}",
+    response_class=HTMLResponse,
+    summary="Unsubscribe page (confirm, or choose topics)",
+    responses=answers(400, 422, 503, html=True),
+)
 async def unsubscribe_page(token: Token, state: StateDep) -> HTMLResponse:
     claims = _claims(state, token)
     if isinstance(claims, HTMLResponse):
@@ -85,7 +91,13 @@ async def unsubscribe_page(token: Token, state: StateDep) -> HTMLResponse:
     return _page(preferences_page(token, claims.topic, subs))
 
 
-@router.post("/u/{token}", response_class=HTMLResponse, summary="One-click unsubscribe (RFC 8058)", openapi_extra=max_body(MAX_FORM_BYTES))
+@router.post(
+    "/u/{token}",
+    response_class=HTMLResponse,
+    summary="One-click unsubscribe (RFC 8058)",
+    openapi_extra=max_body(MAX_FORM_BYTES),
+    responses=answers(400, 413, 422, 503, html=True),
+)
 async def one_click_unsubscribe(token: Token, state: StateDep) -> HTMLResponse:
     claims = _claims(state, token)
     if isinstance(claims, HTMLResponse):
@@ -103,6 +115,7 @@ async def one_click_unsubscribe(token: Token, state: StateDep) -> HTMLResponse:
     response_class=HTMLResponse,
     summary="Save the topics chosen on the page",
     openapi_extra=max_body(MAX_FORM_BYTES),
+    responses=answers(400, 413, 422, 503, html=True),
 )
 async def save_preferences(token: Token, request: Request, state: StateDep) -> HTMLResponse:
     claims = _claims(state, token)

@@ -16,7 +16,9 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
+from api.answers import answers
 from api.bodies import BodyTooLarge, read_body
 from api.guard import max_body
 from api.deps import StateDep
@@ -107,10 +109,22 @@ async def _first_use(state: StateDep, provider: str, token: str) -> bool:
     return first
 
 
+class WebhookReceived(BaseModel):
+    """What was taken: events received, stored and seen before; or, for an SNS
+    subscription request, the topic confirmed."""
+
+    received: int | None = None
+    stored: int | None = None
+    duplicates: int | None = None
+    confirmed: str | None = None
+
+
 @router.post(
     "/v1/webhooks/{provider}",
     summary="Delivery, bounce, complaint, open and click events from an ESP",
     openapi_extra=max_body(MAX_BODY_BYTES),
+    response_model=WebhookReceived,
+    responses=answers(400, 401, 404, 413, 422, 502, 503),
 )
 async def receive_webhook(provider: Provider, request: Request, state: StateDep) -> JSONResponse:
     try:

@@ -160,10 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from journeys.providers.base import MissingSetting
         from journeys.providers.webhook_settings import InvalidSetting
+        from journeys.storage.temporal import NamespaceNotReady
         from workflows.registry import JourneyDefinitionError
 
         if isinstance(exc, ValidationError):
             print(f"journeys: invalid settings:\n{exc}", file=sys.stderr)
+            code = 2
+        elif isinstance(exc, NamespaceNotReady):
+            print(f"journeys: refusing to start: {exc}", file=sys.stderr)
             code = 2
         elif isinstance(exc, InvalidSetting):
             print(f"journeys: refusing to start, a setting is invalid:\n{exc}", file=sys.stderr)

@@ -11,6 +11,10 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, mo
 from journeys.contracts import json_values
 
 
+# BCP 47 tags as apps send them ("en-US", "fr_CA", "zh-Hant-TW").
+LOCALE_PATTERN = r"^[A-Za-z0-9]{1,8}([_-][A-Za-z0-9]{1,8}){0,4}$"
+
+
 class CustomerIn(BaseModel):
     """Body of ``PUT /v1/customers/{customer_id}``."""
 
@@ -18,7 +22,7 @@ class CustomerIn(BaseModel):
 
     email: EmailStr | None = None
     timezone: str = Field(default="UTC", max_length=64)
-    locale: str | None = Field(default=None, max_length=35)
+    locale: str | None = Field(default=None, max_length=35, pattern=LOCALE_PATTERN, description="e.g. 'en-US', 'fr_CA'")
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("timezone")

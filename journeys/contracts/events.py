@@ -19,13 +19,28 @@ MAX_BATCH = 1000
 # Event types read like "cart.abandoned": lower case words joined by dots, underscores
 # or dashes. Keeping them tame keeps them safe in workflow ids and search queries.
 EVENT_TYPE_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
-# Ids: no whitespace, no slash (they go into workflow ids and URLs), no control characters.
-ID_PATTERN = r"^[^\s/\x00-\x1f\x7f]+$"
+# Ids: no whitespace, no slash (they go into workflow ids and URLs), no control characters,
+# and not "." or ".." (a URL path would read those as "here" and "up").
+_ID_CHAR = r"[^\s/\x00-\x1f\x7f]"
+_NOT_DOT = r"[^\s/\x00-\x1f\x7f.]"
+ID_PATTERN = rf"^({_NOT_DOT}{_ID_CHAR}*|\.{_NOT_DOT}{_ID_CHAR}*|\.\.{_ID_CHAR}+)$"
 # Timestamps Journeys stores; a naive one ("2026-01-01T00:00:00", the most common form) is UTC.
 MIN_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
 MAX_TIME = datetime(9999, 12, 30, tzinfo=timezone.utc)
 # Event types apps may not send themselves: the engine's own (one-off sends, merges).
 RESERVED_PREFIX = "journeys."
+
+
+# Ids go into workflow ids, which Temporal caps at 1,000 bytes: ids are capped in bytes
+# too (an emoji is four), so every workflow id built from them fits.
+MAX_ID_BYTES = 200
+
+
+def fits_in_bytes(value: str, limit: int = MAX_ID_BYTES) -> str:
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ValueError(f"at most {limit} bytes in UTF-8 (this one is {size})")
+    return value
 
 
 def derived_id(prefix: str, *parts: str) -> str:
@@ -48,6 +63,11 @@ class Event(BaseModel):
     @classmethod
     def _strict_json(cls, value: dict[str, Any]) -> dict[str, Any]:
         return json_values.check(value, "properties")
+
+    @field_validator("id", "customer_id")
+    @classmethod
+    def _fits(cls, value: str) -> str:
+        return fits_in_bytes(value)
 
     @field_validator("timestamp")
     @classmethod

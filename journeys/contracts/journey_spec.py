@@ -7,11 +7,13 @@ and operator actions read them through ``JourneyRoutes`` and never import journe
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 Reentry = Literal["never", "after_exit", "always"]
+MAX_WORKFLOW_ID_BYTES = 1000  # Temporal's limit
 
 
 def workflow_id(journey_name: str, customer_id: str, key: str | None = None) -> str:
@@ -20,7 +22,13 @@ def workflow_id(journey_name: str, customer_id: str, key: str | None = None) -> 
     Keyed journeys (``reentry="always"``) run once per key value, e.g. per cart.
     """
     base = f"journey:{journey_name}:{customer_id}"
-    return f"{base}:{key}" if key is not None else base
+    if key is None:
+        return base
+    keyed = f"{base}:{key}"
+    if len(keyed.encode("utf-8", "surrogatepass")) > MAX_WORKFLOW_ID_BYTES:
+        # A key so long the id would not fit Temporal's limit: its hash stands for it.
+        keyed = f"{base}:h-{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()[:40]}"
+    return keyed
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from journeys.contracts.events import ID_PATTERN, Event, derived_id
+from journeys.contracts import json_values
+from journeys.contracts.events import ID_PATTERN, Event, derived_id, fits_in_bytes
 
 MESSAGE_EVENT = "journeys.message"
 MESSAGE_JOURNEY = "message"
@@ -22,6 +23,22 @@ MESSAGE_JOURNEY = "message"
 
 class OneOffMessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("id")
+    @classmethod
+    def _fits(cls, value: str) -> str:
+        return fits_in_bytes(value, 100)
+
+    @field_validator("context")
+    @classmethod
+    def _strict_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return json_values.check(value, "context")
+
+    @model_validator(mode="after")
+    def _fits_temporal(self) -> "OneOffMessageIn":
+        # Its event carries the context and a few more fields: leave room for them.
+        json_values.check_size(self, "the message", json_values.MAX_ENCODED_BYTES - 1024)
+        return self
 
     id: str = Field(min_length=1, max_length=100, pattern=ID_PATTERN, description="Your idempotency key for this send.")
     template: str = Field(min_length=1, max_length=100)

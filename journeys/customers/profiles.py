@@ -12,9 +12,14 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from journeys.contracts import json_values
 from journeys.contracts.customers import Customer, CustomerIn
 from journeys.storage.database import Database
 from journeys.storage.tables import CustomerRow, utcnow
+
+
+class ProfileTooLarge(ValueError):
+    """The profile would grow past what a journey's start can carry."""
 
 
 def to_customer(row: CustomerRow) -> Customer:
@@ -71,8 +76,21 @@ async def merge_traits(
 ) -> Customer:
     """Create or update the profile with what is given, keeping the rest (Segment ``identify``
     semantics, unlike PUT which replaces). Attributes are merged key by key. The caller
-    commits."""
+    commits. ProfileTooLarge, changing nothing, if the merged profile would not fit a
+    journey's start (json_values.MAX_ENCODED_BYTES, as PUT allows)."""
     row, _ = await _row_for_update(session, db, customer_id)
+    merged = {**(row.attributes or {}), **(attributes or {})}
+    after = Customer(
+        id=customer_id,
+        email=email if email is not None else row.email,
+        timezone=timezone or row.timezone,
+        locale=locale if locale is not None else row.locale,
+        attributes=merged,
+    )
+    try:
+        json_values.check_size(after, "the profile")
+    except json_values.NotStrictJson as exc:
+        raise ProfileTooLarge(str(exc)) from None
     if email is not None:
         row.email = email
     if timezone is not None:
@@ -80,7 +98,7 @@ async def merge_traits(
     if locale is not None:
         row.locale = locale
     if attributes:
-        row.attributes = {**(row.attributes or {}), **attributes}
+        row.attributes = merged
     row.updated_at = utcnow()
     session.add(row)
     await session.flush()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import col
 
 from journeys.storage.database import Database
@@ -48,5 +48,19 @@ async def give_back(db: Database, owner: str, customer_ids: Iterable[str]) -> No
                     col(DispatchClaimRow.customer_id).in_(ids[start : start + CLAIM_CHUNK]),
                     col(DispatchClaimRow.owner) == owner,
                 )
+            )
+        await session.commit()
+
+
+async def renew(db: Database, owner: str, customer_ids: Iterable[str], until: datetime) -> None:
+    """Extend our claims: a long pass must not outlive its lease (another process, or an
+    erasure, would take the customer while we are still handing over their events)."""
+    ids = sorted(set(customer_ids))
+    async with db.session() as session:
+        for start in range(0, len(ids), CLAIM_CHUNK):
+            await session.exec(  # type: ignore[call-overload]
+                update(DispatchClaimRow)
+                .where(col(DispatchClaimRow.customer_id).in_(ids[start : start + CLAIM_CHUNK]), col(DispatchClaimRow.owner) == owner)
+                .values(until=until)
             )
         await session.commit()

@@ -2,48 +2,46 @@
 
 Two kinds of failure, and the rule (README, "Design notes"):
 
-* **Temporal is away or busy** (connection refused, UNAVAILABLE, DEADLINE_EXCEEDED, a
-  rejected API key, ...): the event waits and is retried with backoff for as long as it
-  takes. Delayed, never lost, and never a dead letter: nothing is wrong with the event.
 * **Temporal refuses this event** (INVALID_ARGUMENT such as a payload over its size limit,
-  a value that cannot be encoded): retrying cannot cure it. After ``max_attempts`` such
-  failures the event is a dead letter: it stops holding back the customer's later events,
-  and an operator can retry or discard it (``GET /v1/dead-letters``).
+  a message over gRPC's size limit, a value that cannot be encoded): retrying cannot cure
+  it. After ``max_attempts`` refusals (counted apart from other failures) the event is a
+  dead letter: it stops holding back the customer's later events, and an operator can
+  retry or discard it (``GET /v1/dead-letters``).
+* **Anything else** (Temporal away, overloaded, its namespace missing a search attribute,
+  a rejected API key, the database having a moment): the event waits and is retried with
+  backoff for as long as it takes. Delayed, never lost, and never a dead letter.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio.service import RPCError, RPCStatusCode
 
-# Codes that say "not now" rather than "not this". UNKNOWN and INTERNAL are ambiguous and
-# so count as "not now": an event is only ever set aside when Temporal said what is wrong.
-_NOT_NOW = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-    RPCStatusCode.ABORTED,
-    RPCStatusCode.CANCELLED,
-    RPCStatusCode.UNKNOWN,
-    RPCStatusCode.INTERNAL,
-    RPCStatusCode.UNAUTHENTICATED,
-    RPCStatusCode.PERMISSION_DENIED,
-    RPCStatusCode.NOT_FOUND,  # the namespace (a signal to a finished journey is not an error)
-}
+# What Temporal says when it refuses this event: it will refuse it every time.
+_REFUSALS = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.OUT_OF_RANGE}
+# ...unless the message says the namespace is set up wrong: then every event is refused,
+# and what is needed is a fix of the namespace, not dead letters.
+_NAMESPACE_SETUP = ("search attribute", "namespace")
+
 
 MAX_BACKOFF = timedelta(seconds=60)
 
 
-def temporal_is_away(exc: BaseException) -> bool:
-    """True when the failure says nothing about the event: retry it, however long it takes."""
+def refused(exc: BaseException) -> bool:
+    """True only when the failure is about this event: Temporal refused it (too large, not
+    valid), or it cannot be encoded. Anything else (Temporal away, overloaded or
+    misconfigured, the database having a moment) is retried for as long as it takes."""
     if isinstance(exc, RPCError):
-        return exc.status in _NOT_NOW
-    if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError)):
-        return True
-    # The SDK's lazy client says "Failed client connect: ..." while Temporal is down.
-    return isinstance(exc, RuntimeError) and "connect" in str(exc).lower()
+        message = str(exc).lower()
+        if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:  # over gRPC's message size, or overloaded
+            return "larger than max" in message
+        return exc.status in _REFUSALS and not any(word in message for word in _NAMESPACE_SETUP)
+    return isinstance(exc, (ValueError, TypeError, UnicodeError)) or type(exc).__name__ == "PydanticSerializationError"
+
+
+def temporal_is_away(exc: BaseException) -> bool:
+    return not refused(exc)
 
 
 def backoff(attempts: int) -> timedelta:

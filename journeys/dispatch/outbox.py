@@ -44,7 +44,7 @@ from journeys.contracts.journey_spec import JourneyRoutes
 from journeys.customers.profiles import to_customer
 from journeys.dispatch import claims
 from journeys.dispatch.dispatcher import Dispatcher
-from journeys.dispatch.failures import backoff, describe, temporal_is_away
+from journeys.dispatch.failures import backoff, describe, refused
 from journeys.intake.event_store import to_event
 from journeys.storage.database import Database
 from journeys.storage.tables import CustomerAliasRow, CustomerRow, DispatchClaimRow, DispatchRow, EventRow, utcnow
@@ -67,7 +67,7 @@ class _Outcome:
 
     done: list[int] = field(default_factory=list)
     dead: list[tuple[DispatchRow, str]] = field(default_factory=list)
-    failed: tuple[DispatchRow, str] | None = None
+    failed: tuple[DispatchRow, str, bool] | None = None  # the row, why, and whether Temporal refused it
     held: list[int] = field(default_factory=list)  # behind the failed or blocked head
     blocked_until: datetime | None = None  # the head is waiting out a backoff
 
@@ -89,7 +89,8 @@ class Outbox:
         self.registry = registry
         self.dispatcher = Dispatcher(client, registry, db, task_queue)
         self.max_attempts = max_attempts
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # At most 64 characters (dispatch_claims.owner): host names can be long.
+        self.owner = (owner or f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:64]
         self._limit = asyncio.Semaphore(concurrency)
         self._fresh: dict[str, None] = {}  # customers with fresh events, in arrival order
         self._wake = asyncio.Event()
@@ -151,12 +152,23 @@ class Outbox:
             mine = await claims.take(self.db, self.owner, wanted, now, now + CLAIM_LEASE)
             if not mine:
                 break
+            renewing = asyncio.create_task(self._keep(mine))
             try:
                 handed += await self._hand_over(mine)
             finally:
+                renewing.cancel()
                 await claims.give_back(self.db, self.owner, mine)
             wanted = await self._still_due(mine)
         return handed
+
+    async def _keep(self, customers: set[str]) -> None:
+        """Renew the claims every third of the lease while a pass runs."""
+        while True:
+            await asyncio.sleep(CLAIM_LEASE.total_seconds() / 3)
+            try:
+                await claims.renew(self.db, self.owner, customers, utcnow() + CLAIM_LEASE)
+            except Exception:  # noqa: BLE001 - the next renewal, or the lease, covers it
+                log.warning("renewing the dispatch claims of %d customers failed", len(customers), exc_info=True)
 
     # ----- the relay --------------------------------------------------------------------
 
@@ -262,12 +274,13 @@ class Outbox:
             if error is None:
                 outcome.done.append(row.id)
                 continue
-            if not temporal_is_away(error) and row.attempts + 1 >= self.max_attempts:
+            refusal = refused(error)
+            if refusal and row.refusals + 1 >= self.max_attempts:
                 # Temporal refuses this event, again: set it aside, go on with the next.
                 log.error("event %s of customer %s is a dead letter: %s", event.id, event.customer_id, describe(error))
                 outcome.dead.append((row, describe(error)))
                 continue
-            outcome.failed = (row, describe(error))
+            outcome.failed = (row, describe(error), refusal)
             outcome.held = [later.id for later, _ in chain[position + 1 :] if later.id is not None]
             break
         return outcome
@@ -296,15 +309,20 @@ class Outbox:
                     .values(dispatched_at=now, last_attempt_at=now, first_attempt_at=first, last_error=None)
                 )
             tried = [
-                {"rid": row.id, "attempts": row.attempts + 1, "error": error, "at": now + backoff(row.attempts + 1), "dead": None}
-                for (row, error), _ in failed
-            ] + [{"rid": row.id, "attempts": row.attempts + 1, "error": error, "at": now, "dead": now} for row, error in dead]
+                {"rid": row.id, "tries": row.attempts + 1, "refusals": row.refusals + refusal, "error": error,
+                 "at": now + backoff(row.attempts + 1), "dead": None}
+                for (row, error, refusal), _ in failed
+            ] + [
+                {"rid": row.id, "tries": row.attempts + 1, "refusals": row.refusals + 1, "error": error, "at": now, "dead": now}
+                for row, error in dead
+            ]
             if tried:
                 await session.exec(  # type: ignore[call-overload]
                     update(_rows)
                     .where(_rows.c.id == bindparam("rid"), pending)
                     .values(
-                        attempts=bindparam("attempts"),
+                        attempts=bindparam("tries"),
+                        refusals=bindparam("refusals"),
                         last_error=bindparam("error"),
                         next_attempt_at=bindparam("at"),
                         dead_at=bindparam("dead"),
@@ -316,7 +334,7 @@ class Outbox:
                 )
             # The customer's later rows wait with the head, so the relay does not pick them
             # up before the head is due again.
-            for until, held in [(now + backoff(row.attempts + 1), held) for (row, _), held in failed] + blocked:
+            for until, held in [(now + backoff(row.attempts + 1), held) for (row, _, _), held in failed] + blocked:
                 if held and until is not None:
                     await session.exec(  # type: ignore[call-overload]
                         update(_rows)

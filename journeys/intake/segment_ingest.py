@@ -13,6 +13,7 @@ ends with everything under the last customer.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,18 +21,20 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from journeys.contracts.customers import is_time_zone
+from journeys.contracts import json_values
+from journeys.contracts.customers import LOCALE_PATTERN, is_time_zone
 from journeys.contracts.events import Event
 from journeys.contracts.journey_io import MERGED_EVENT
 from journeys.customers.identity import merge_in, resolve
-from journeys.customers.profiles import merge_traits
+from journeys.customers.profiles import ProfileTooLarge, merge_traits
 from journeys.intake.event_store import StoreResult, store_in
-from journeys.intake.segment_calls import SegmentCall, corrected_timestamp, to_event
+from journeys.intake.segment_calls import SegmentCall, SegmentError, corrected_timestamp, to_event
 from journeys.storage.database import Database
 from journeys.storage.tables import utcnow
 
 PROFILE_TRAITS = {"email", "timezone", "locale"}
 log = logging.getLogger("journeys.segment")
+_LOCALE = re.compile(LOCALE_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ def profile_update(call: SegmentCall, where: str) -> ProfileUpdate:
     if email is not None:
         try:
             email = validate_email(str(email), check_deliverability=False).normalized
-        except EmailNotValidError:
+            json_values.check(email, f"{where}.traits.email")
+        except (EmailNotValidError, json_values.NotStrictJson):
             ignored.append(f"{where}.traits.email: not an email address")
             email = None
     zone, zone_field = (context.get("timezone"), "context.timezone") if context.get("timezone") else (traits.get("timezone"), "traits.timezone")
@@ -71,10 +75,14 @@ def profile_update(call: SegmentCall, where: str) -> ProfileUpdate:
         ignored.append(f"{where}.{zone_field}: not an IANA time zone")
         zone = None
     locale, locale_field = (context.get("locale"), "context.locale") if context.get("locale") else (traits.get("locale"), "traits.locale")
-    if locale is not None and not (isinstance(locale, str) and len(locale) <= 35):
+    if locale is not None and not (isinstance(locale, str) and _LOCALE.fullmatch(locale)):
         ignored.append(f"{where}.{locale_field}: not a locale such as 'en-US'")
         locale = None
     attributes = {k: v for k, v in traits.items() if k not in PROFILE_TRAITS}
+    try:  # traits go into the profile, which goes into every journey's start: strict JSON
+        json_values.check(attributes, f"{where}.traits")
+    except json_values.NotStrictJson as exc:
+        raise SegmentError(str(exc)) from None
     return ProfileUpdate(email=email, timezone=zone, locale=locale, attributes=attributes, ignored=tuple(ignored))
 
 
@@ -116,7 +124,11 @@ async def ingest(
                 u = step.update
                 for note in u.ignored:
                     log.info("customer %s: identify left out %s", step.customer_id, note)
-                await merge_traits(session, db, step.customer_id, email=u.email, timezone=u.timezone, locale=u.locale, attributes=u.attributes)
+                try:
+                    await merge_traits(session, db, step.customer_id, email=u.email, timezone=u.timezone, locale=u.locale, attributes=u.attributes)
+                except ProfileTooLarge as exc:  # left out, as an unusable hint is: the rest of the request stands
+                    log.warning("customer %s: identify traits left out: %s", step.customer_id, exc)
+                    await merge_traits(session, db, step.customer_id, email=u.email, timezone=u.timezone, locale=u.locale)
             if step.merge is not None:
                 merged = await merge_in(session, db, *step.merge)
                 if merged is not None:

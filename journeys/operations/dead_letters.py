@@ -19,14 +19,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.contracts.events import Event
 from journeys.contracts.journey_spec import JourneyRoutes
 from journeys.contracts.one_off_messages import OneOffMessageIn, message_event
-from journeys.intake.event_store import StoreResult, store_events
+from journeys.intake.event_store import StoreResult, store_in
 from journeys.storage.database import Database
 from journeys.storage.tables import DispatchRow, EventRow, MessageRow, utcnow
 
@@ -52,6 +53,10 @@ class DeadLetter(BaseModel):
 
 class NotADeadLetter(LookupError):
     """No unresolved dead letter has this id."""
+
+
+class CannotRetry(ValueError):
+    """The dead letter cannot be sent again as it is (its context no longer passes intake)."""
 
 
 async def list_dead_letters(
@@ -116,17 +121,27 @@ async def retry(db: Database, routes: JourneyRoutes, letter_id: str) -> tuple[De
     now = utcnow()
     if _is_event(letter_id):
         row, event = await _resolve_event(
-            db, letter_id, dead_at=None, attempts=0, next_attempt_at=now, resolution="retried", resolved_at=now
+            db, letter_id, dead_at=None, attempts=0, refusals=0, next_attempt_at=now, resolution="retried", resolved_at=now
         )
         again = Event.model_construct(
             id=event.id, type=event.type, customer_id=event.customer_id, properties=event.properties, timestamp=event.timestamp
         )
         return _event_letter(row, event, routes), [again]
-    message = await _claim_message(db, letter_id, "retried")
-    body = OneOffMessageIn(
-        id=f"retry-{message.id}", template=message.template, context=message.context or {}, if_capped=message.if_capped or "skip"
-    )
-    stored: StoreResult = await store_events(db, [message_event(message.customer_id, body)], needs_dispatch=lambda _: True)
+    async with db.session() as session:
+        found = await session.get(MessageRow, letter_id[1:]) if letter_id.startswith("m") else None
+        if found is None or found.status not in DEAD_MESSAGE or found.resolution is not None:
+            raise NotADeadLetter(letter_id)
+        try:  # built first: a message that cannot be sent again stays a dead letter
+            body = OneOffMessageIn(
+                id=f"retry-{found.id}", template=found.template, context=found.context or {}, if_capped=found.if_capped or "skip"
+            )
+            again = message_event(found.customer_id, body)
+        except ValidationError as exc:
+            raise CannotRetry(f"{letter_id} cannot be sent again as it is: {exc.errors(include_url=False)[0]['msg']}") from None
+        # The resolution and the new send, in one transaction.
+        message = await _claim_message(session, letter_id, "retried")
+        stored: StoreResult = await store_in(session, db, [again], needs_dispatch=lambda _: True)
+        await session.commit()
     return _message_letter(message), stored.to_dispatch
 
 
@@ -135,7 +150,10 @@ async def discard(db: Database, routes: JourneyRoutes, letter_id: str) -> DeadLe
     if _is_event(letter_id):
         row, event = await _resolve_event(db, letter_id, resolution="discarded", resolved_at=utcnow())
         return _event_letter(row, event, routes)
-    return _message_letter(await _claim_message(db, letter_id, "discarded"))
+    async with db.session() as session:
+        message = await _claim_message(session, letter_id, "discarded")
+        await session.commit()
+    return _message_letter(message)
 
 
 def _is_event(letter_id: str) -> bool:
@@ -164,24 +182,23 @@ async def _resolve_event(db: Database, letter_id: str, **values: object) -> tupl
         return row, event
 
 
-async def _claim_message(db: Database, letter_id: str, resolution: str) -> MessageRow:
+async def _claim_message(session: AsyncSession, letter_id: str, resolution: str) -> MessageRow:
+    """Resolve an unresolved dead message (compare-and-set); the caller commits."""
     if not letter_id.startswith("m") or len(letter_id) < 2:
         raise NotADeadLetter(letter_id)
     now = utcnow()
-    async with db.session() as session:
-        done = await session.exec(  # type: ignore[call-overload]
-            update(MessageRow)
-            .where(col(MessageRow.id) == letter_id[1:], col(MessageRow.status).in_(DEAD_MESSAGE), col(MessageRow.resolution).is_(None))
-            .values(resolution=resolution, resolved_at=now, updated_at=now)
-            .returning(col(MessageRow.id))
-            .execution_options(synchronize_session=False)
-        )
-        if done.scalar_one_or_none() is None:
-            raise NotADeadLetter(letter_id)
-        await session.commit()
-        row = await session.get(MessageRow, letter_id[1:])
-        assert row is not None
-        return row
+    done = await session.exec(  # type: ignore[call-overload]
+        update(MessageRow)
+        .where(col(MessageRow.id) == letter_id[1:], col(MessageRow.status).in_(DEAD_MESSAGE), col(MessageRow.resolution).is_(None))
+        .values(resolution=resolution, resolved_at=now, updated_at=now)
+        .returning(col(MessageRow.id))
+        .execution_options(synchronize_session=False)
+    )
+    if done.scalar_one_or_none() is None:
+        raise NotADeadLetter(letter_id)
+    row = await session.get(MessageRow, letter_id[1:], populate_existing=True)
+    assert row is not None
+    return row
 
 
 def _event_letter(row: DispatchRow, event: EventRow, routes: JourneyRoutes) -> DeadLetter:

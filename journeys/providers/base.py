@@ -52,8 +52,8 @@ class MissingSetting(Exception):
 
 class EmailSender(Protocol):
     """One ESP. An adapter whose ESP drops a repeated send itself (an idempotency key, as
-    Resend's) also says ``drops_duplicates = True``: only then may a send that may have
-    reached it be retried (journeys/providers/failover.py)."""
+    Resend's) also says for how long, ``dedupe_window = <seconds>``: only within it may a
+    send that may have reached that ESP be retried (activities/sending.py)."""
 
     name: str
 

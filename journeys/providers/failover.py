@@ -70,9 +70,11 @@ class FailoverSender:
     async def send(self, email: OutgoingEmail) -> str:
         return (await self.send_via(email))[1]
 
-    def drops_duplicates(self, esp: str) -> bool:
-        """Whether ``esp`` itself drops a repeated send, so a maybe-sent one may be retried."""
-        return any(getattr(s, "drops_duplicates", False) for s in self.senders if s.name == esp)
+    def dedupe_window(self, esp: str | None) -> float | None:
+        """Seconds within which ``esp`` itself drops a repeated send (so a maybe-sent one may
+        be retried there); None if it does not."""
+        windows = [getattr(s, "dedupe_window", None) for s in self.senders if s.name == esp]
+        return windows[0] if windows else None
 
     async def send_via(
         self, email: OutgoingEmail, only: str | None = None, before: BeforeSend | None = None

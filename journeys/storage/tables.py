@@ -78,7 +78,8 @@ class DispatchRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(foreign_key="events.id", max_length=200, unique=True)
     customer_id: str = Field(max_length=200)
-    attempts: int = 0
+    attempts: int = 0  # every try so far (the backoff grows with it)
+    refusals: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # tries Temporal refused the event
     next_attempt_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     dispatched_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     last_error: str | None = None
@@ -139,8 +140,10 @@ class MessageRow(SQLModel, table=True):
     history: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     esp: str | None = Field(default=None, max_length=20)
     esp_message_id: str | None = Field(default=None, max_length=300)
-    # Calls to the ESP so far; also the compare-and-set token of the ``sending`` status.
+    # Claims of the step so far: the compare-and-set token of the ``sending`` status.
     attempts: int = 0
+    # Calls to an ESP so far (waiting for a rate-limit slot is none): what retries are bounded by.
+    esp_calls: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 
+from journeys.contracts import search_attributes
 from journeys.storage.settings import Settings
 
 DATA_CONVERTER = pydantic_data_converter
@@ -20,3 +23,23 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         tls=settings.temporal_tls or bool(settings.temporal_api_key),
         lazy=lazy,
     )
+
+
+class NamespaceNotReady(Exception):
+    """The namespace lacks search attributes every journey sets; the message says how to add them."""
+
+
+async def check_namespace(client: Client) -> None:
+    """Refuse to run journeys in a namespace that lacks our search attributes: every start
+    would be refused (deploy/temporal/create-namespace.sh registers them). A server that
+    does not let us look (Temporal Cloud without operator rights) is taken on trust."""
+    try:
+        answer = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=client.namespace))
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
+            return
+        raise
+    missing = [key.name for key in search_attributes.ALL if key.name not in answer.custom_attributes]
+    if missing:
+        commands = "; ".join(f"temporal operator search-attribute create --name {name} --type Keyword" for name in missing)
+        raise NamespaceNotReady(f"namespace {client.namespace!r} lacks the search attributes {', '.join(missing)}: {commands}")

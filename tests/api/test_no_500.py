@@ -107,3 +107,52 @@ async def test_a_segment_clock_skew_that_overflows_is_accepted_uncorrected(api: 
 async def test_a_405_names_every_method_of_the_path(api: httpx.AsyncClient) -> None:
     answer = await api.put("/u/some-token")
     assert answer.status_code == 405 and answer.headers["allow"] == "GET, HEAD, POST"
+
+
+async def test_ids_are_limited_in_bytes_so_every_workflow_id_fits_temporal(api: httpx.AsyncClient) -> None:
+    wide = "\U0001F600" * 60  # 60 characters, 240 bytes
+    event = await api.post("/v1/events", json={"id": "e1", "type": "a.b", "customer_id": wide})
+    assert event.status_code == 422 and event.json()["detail"][0]["loc"] == ["body", "customer_id"]
+    assert "at most 200 bytes" in event.json()["detail"][0]["msg"]
+    await api.put("/v1/customers/ann", json={"email": "ann@example.com"})
+    message = await api.post("/v1/customers/ann/messages", json={"id": "\U0001F600" * 30, "template": "welcome"})
+    assert message.status_code == 422 and message.json()["detail"][0]["loc"] == ["body", "id"]
+    assert (await api.put(f"/v1/customers/{wide}", json={})).status_code == 422
+
+
+@pytest.mark.parametrize("locale", ["en\u0000", "\ud800", "en US", "x" * 36])
+async def test_a_locale_is_a_language_tag(api: httpx.AsyncClient, locale: str) -> None:
+    answer = await api.put("/v1/customers/ann", **raw(json.dumps({"locale": locale})))  # type: ignore[arg-type]
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "locale"]
+
+
+@pytest.mark.parametrize("query", ["since=2024-01-01T00:00:00", "until=2024-01-01T00:00:00", "since=9999-12-31T23:30:00-01:00"])
+async def test_dead_letter_filters_take_naive_times_as_utc_and_refuse_the_impossible(api: httpx.AsyncClient, query: str) -> None:
+    answer = await api.get(f"/v1/dead-letters?{query}")
+    assert answer.status_code == (422 if "9999" in query else 200)
+
+
+@pytest.mark.parametrize(
+    "context",
+    ['{"x": NaN}', '{"x": "a\\u0000"}', '{"x": "\\ud800"}', '{"x": ' + "[" * 40 + "]" * 40 + "}", '{"x": "' + "y" * 300_000 + '"}'],
+)
+async def test_a_one_off_send_with_a_context_that_could_not_be_stored_is_a_422(api: httpx.AsyncClient, context: str) -> None:
+    await api.put("/v1/customers/ann", json={"email": "ann@example.com"})
+    answer = await api.post("/v1/customers/ann/messages", **raw('{"id": "m1", "template": "welcome", "context": %s}' % context))  # type: ignore[arg-type]
+    assert answer.status_code == 422, answer.text
+
+
+async def test_a_dead_message_too_large_to_send_again_stays_a_dead_letter(api: httpx.AsyncClient, api_app: object) -> None:
+    from tests.journeys.operations.test_dead_letters import dead_message
+    from journeys.storage.tables import MessageRow
+
+    db = api_app.state.journeys.db  # type: ignore[attr-defined]
+    letter = await dead_message(db, "big1", "failed")
+    async with db.session() as session:
+        row = await session.get(MessageRow, "big1")
+        row.context = {"cart": ["x" * 1000] * 300}  # from before the limit
+        session.add(row)
+        await session.commit()
+    answer = await api.post(f"/v1/dead-letters/{letter}/retry")
+    assert answer.status_code == 422 and "cannot be sent again" in answer.json()["detail"][0]["msg"]
+    assert [d["id"] for d in (await api.get("/v1/dead-letters")).json()] == [letter], "still listed"

@@ -29,7 +29,7 @@ _NOT_TAG_CHARACTER = re.compile(r"[^A-Za-z0-9_-]")
 
 class ResendSender:
     name = "resend"
-    drops_duplicates = True  # the Idempotency-Key: a retry within 24 h is not sent again
+    dedupe_window = 24 * 3600.0  # the Idempotency-Key: a repeat within 24 h is not sent again
 
     def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0) -> None:
         self._client = httpx.AsyncClient(

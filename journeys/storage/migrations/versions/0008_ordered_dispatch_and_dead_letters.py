@@ -23,6 +23,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('dispatches') as batch:
         batch.add_column(sa.Column('customer_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
+        batch.add_column(sa.Column('refusals', sa.Integer(), server_default='0', nullable=False))
         batch.add_column(sa.Column('first_attempt_at', UtcDateTime(), nullable=True))
         batch.add_column(sa.Column('last_attempt_at', UtcDateTime(), nullable=True))
         batch.add_column(sa.Column('dead_at', UtcDateTime(), nullable=True))
@@ -50,6 +51,7 @@ def upgrade() -> None:
     with op.batch_alter_table('messages') as batch:
         batch.add_column(sa.Column('context', sa.JSON(), server_default='{}', nullable=False))
         batch.add_column(sa.Column('if_capped', sqlmodel.sql.sqltypes.AutoString(length=10), server_default='skip', nullable=False))
+        batch.add_column(sa.Column('esp_calls', sa.Integer(), server_default='0', nullable=False))
         batch.add_column(sa.Column('resolution', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
         batch.add_column(sa.Column('resolved_at', UtcDateTime(), nullable=True))
         batch.create_index('ix_messages_dead_letters', ['status', 'resolution'], unique=False)
@@ -60,6 +62,7 @@ def downgrade() -> None:
         batch.drop_index('ix_messages_dead_letters')
         batch.drop_column('resolved_at')
         batch.drop_column('resolution')
+        batch.drop_column('esp_calls')
         batch.drop_column('if_capped')
         batch.drop_column('context')
     op.drop_table('dispatch_claims')
@@ -72,4 +75,5 @@ def downgrade() -> None:
         batch.drop_column('dead_at')
         batch.drop_column('last_attempt_at')
         batch.drop_column('first_attempt_at')
+        batch.drop_column('refusals')
         batch.drop_column('customer_id')

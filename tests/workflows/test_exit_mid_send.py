@@ -1,0 +1,56 @@
+"""A journey that exits (or is cancelled) while its send is out ends as exited, and the
+send's row ends final: sent if the ESP had it, cancelled if it was still waiting. On the
+real dev server, where the activity really is cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from journeys.consent.policy import SendPolicy
+from journeys.contracts.journey_io import JourneyResult
+from journeys.testkit import running_journeys
+from journeys.testkit.capture import CaptureSender
+from workflows.registry import discover
+
+TEMPLATES = Path(__file__).parent / "policy_templates"
+
+
+@pytest.mark.parametrize(("where", "ends"), [("the ESP call", "sent"), ("a policy check that defers", "cancelled")])
+async def test_an_exit_during_a_send_ends_the_journey_as_exited(
+    dev_server: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, ends: str
+) -> None:
+    settings: dict[str, Any] = {}
+    if where == "the ESP call":
+        send = CaptureSender.send
+
+        async def slow_esp(self: CaptureSender, email: Any) -> str:
+            await asyncio.sleep(0.6)
+            return await send(self, email)
+
+        monkeypatch.setattr(CaptureSender, "send", slow_esp)
+    else:
+        check = SendPolicy.check
+
+        async def slow_database(self: SendPolicy, *args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(0.6)
+            return await check(self, *args, **kwargs)
+
+        monkeypatch.setattr(SendPolicy, "check", slow_database)
+        settings["quiet_hours"] = "00:00-23:59"
+    registry = discover("tests.workflows.policy_journeys")
+    async with running_journeys(dev_server, registry, tmp_path, templates_dir=TEMPLATES, frequency_cap_24h=0, frequency_cap_7d=0, **settings) as kit:
+        await kit.customer("c1", email="c1@example.com")
+        await kit.emit("flash_sale.started", customer="c1", settle=False)
+        await asyncio.sleep(0.3)
+        await kit.emit("flash_sale.ended", customer="c1", settle=False)
+        handle = dev_server.client.get_workflow_handle("journey:flash_sale:c1", result_type=JourneyResult)
+        result = await asyncio.wait_for(handle.result(), 30)
+        assert result.outcome == "exited"
+        [message] = await kit.messages("c1")
+        assert message.status == ends, (message.status, message.reason)
+        assert kit.sent_to("c1") == (["promo"] if ends == "sent" else [])
