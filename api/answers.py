@@ -45,7 +45,7 @@ _BEARER = {"WWW-Authenticate": {"schema": {"type": "string"}}}
 _WHY = {
     400: "the request is not what the route takes",
     401: "missing or invalid API key (`Authorization: Bearer <API key>`)",
-    404: "no such resource",
+    404: "no such resource (for an unsubscribe link: not one we signed)",
     413: "the body is over this route's limit (`x-max-body-bytes`)",
     422: "invalid request: each entry names a field (`loc`) and says why (`msg`)",
     502: "an upstream the route had to reach did not answer",
@@ -53,8 +53,9 @@ _WHY = {
 }
 
 
-def answers(*codes: int, segment: bool = False, html: bool = False) -> dict[int | str, dict[str, Any]]:
-    """The documented error answers of a route, by status."""
+def answers(*codes: int, segment: bool = False, html: tuple[int, ...] = ()) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers of a route, by status; the statuses in ``html`` answer
+    with a page (the unsubscribe routes' "link not valid"), every other one with JSON."""
     documented: dict[int | str, dict[str, Any]] = {}
     for code in codes:
         if segment and code in (400, 401, 413):
@@ -63,15 +64,24 @@ def answers(*codes: int, segment: bool = False, html: bool = False) -> dict[int 
             model = InvalidRequest
         else:
             model = Error
-        entry: dict[str, Any] = {"model": model, "description": _WHY[code]}
-        if html and code == 400:
-            entry = {"description": _WHY[code], "content": {"text/html": {"schema": {"type": "string"}}}}
+        # The media type is spelled out: FastAPI would otherwise file a JSON error under
+        # the route's own media type (text/html for a page), which is not what is sent.
+        schema = {"type": "string"} if code in html else {"$ref": f"{COMPONENTS}{model.__name__}"}
+        entry: dict[str, Any] = {
+            "description": _WHY[code],
+            "content": {"text/html" if code in html else "application/json": {"schema": schema}},
+        }
         if code == 503:
             entry["headers"] = _RETRY_AFTER
         if code == 401 and not segment:
             entry["headers"] = _BEARER
         documented[code] = entry
     return documented
+
+
+# The error models answers() refers to; api/app.py puts them in the document's components.
+COMPONENTS = "#/components/schemas/"
+ERROR_MODELS: tuple[type[BaseModel], ...] = (Error, FieldError, InvalidRequest, SegmentOk, SegmentRefusal)
 
 
 # What every route behind the API key can answer besides its own successes and errors.

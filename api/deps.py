@@ -6,7 +6,6 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
-from pydantic import AfterValidator
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api.state import AppState
 from journeys.customers.profiles import get_customer
 from journeys.contracts.customers import Customer
-from journeys.contracts.events import ID_PATTERN, fits_in_bytes
+from journeys.contracts.events import ID_PATTERN
 from journeys.storage.database import Database
 from journeys.dispatch.outbox import Outbox
 from journeys.storage.settings import Settings
@@ -62,7 +61,7 @@ def require_api_key(
         )
 
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN), AfterValidator(fits_in_bytes)]
+CustomerId = Annotated[str, Path(min_length=1, max_length=200, pattern=ID_PATTERN)]
 
 
 def no_customer(customer_id: str) -> HTTPException:

@@ -36,6 +36,12 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
     return details
 
 
+def invalid(*fields: tuple[tuple[str | int, ...], str]) -> RequestValidationError:
+    """A 422 for fields only the route can judge (a topic the templates do not have), each
+    given as (loc, msg); raised, it is answered like any other validation error."""
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in fields])
+
+
 async def _validation_failed(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return JSONResponse({"detail": validation_details(exc.errors())}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
@@ -90,6 +96,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         why = "nested too deeply" if isinstance(cause, RecursionError) else str(cause or "not JSON")
         details = [{"loc": ["body"], "msg": f"invalid JSON: {why}", "type": "json_invalid"}]
         return JSONResponse({"detail": details}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    if exc.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT and isinstance(exc.detail, str):
+        # One shape for every 422, even one raised with a sentence.
+        details = [{"loc": ["body"], "msg": exc.detail, "type": "value_error"}]
+        return JSONResponse({"detail": details}, status_code=exc.status_code)
     headers = dict(exc.headers or {})
     if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
         headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))

@@ -10,37 +10,63 @@ from __future__ import annotations
 
 from typing import Any
 
-from journeys.contracts.events import ID_PATTERN
+from journeys.contracts.events import ID_PATTERN, TIME_SCHEMA
+from journeys.contracts.json_values import JSON_OBJECT_SCHEMA, NO_NUL
+from journeys.intake.segment_calls import MAX_NUMERIC_ID, MIN_NUMERIC_ID, SOMETHING
 
-_ID = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": ID_PATTERN}
-# ISO 8601 between the years 1900 and 9999 (a naive time is UTC).
-_TIME = {"type": "string", "format": "date-time", "pattern": r"^(19|[2-9][0-9])[0-9]{2}-"}
-_OBJECT = {"type": "object", "additionalProperties": True}
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+# Ids are text; some SDKs send whole numbers; empty or null means not given.
+_NUMBER_ID = {"type": "integer", "minimum": MIN_NUMERIC_ID, "maximum": MAX_NUMERIC_ID}
+_GIVEN_ID = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 200, "pattern": ID_PATTERN}, _NUMBER_ID]}
+_ID = {"anyOf": [*_GIVEN_ID["anyOf"], {"const": ""}, {"type": "null"}]}
+_ANY_ID = {"anyOf": [{"type": "string"}, _NUMBER_ID, {"type": "null"}]}
+_TIME = _or_null(TIME_SCHEMA)  # ISO 8601, the years 1900 to 9998 (a naive time is UTC)
+# Traits and properties end up in profiles and journeys: strict JSON (json_values.py).
+_JSON = _or_null(JSON_OBJECT_SCHEMA)
+_TEXT = _or_null({"type": "string", "pattern": NO_NUL})
+_IGNORED = {"description": "read by Journeys only as described; any value is taken"}
 
 _COMMON: dict[str, Any] = {
     "userId": _ID,
     "anonymousId": _ID,
-    "messageId": {"type": "string", "maxLength": 500, "description": "the SDK's idempotency key: a retried call is stored once"},
+    "messageId": {**_ANY_ID, "description": "the SDK's idempotency key: a retried call is stored once"},
     "timestamp": _TIME,
     "originalTimestamp": _TIME,
     "sentAt": _TIME,
-    "context": {
+    "context": _or_null(
+        {
+            "type": "object",
+            "additionalProperties": True,
+            "properties": {"timezone": _IGNORED, "locale": _IGNORED, "traits": _IGNORED},
+        }
+    ),
+    "integrations": _IGNORED,
+    "writeKey": {"description": "the write key (a Journeys API key), if not sent as basic auth"},
+}
+# An identify reads context.traits too (RudderStack's SDKs put traits there), if an object.
+_IDENTIFY_CONTEXT = _or_null(
+    {
         "type": "object",
         "additionalProperties": True,
-        "properties": {"timezone": {"type": "string"}, "locale": {"type": "string"}, "traits": _OBJECT},
-    },
-    "integrations": _OBJECT,
-    "writeKey": {"type": "string", "description": "the write key (a Journeys API key), if not sent as basic auth"},
-}
-_WHO = [{"required": ["userId"]}, {"required": ["anonymousId"]}]
+        "properties": {
+            "timezone": _IGNORED,
+            "locale": _IGNORED,
+            "traits": {"anyOf": [JSON_OBJECT_SCHEMA, {"type": ["string", "number", "boolean", "array", "null"]}]},
+        },
+    }
+)
+_WHO = [{"required": [name], "properties": {name: _GIVEN_ID}} for name in ("userId", "anonymousId")]
 
 _SPECIFIC: dict[str, tuple[dict[str, Any], list[str], list[dict[str, Any]] | None]] = {
-    "identify": ({"traits": _OBJECT}, [], _WHO),
-    "track": ({"event": {"type": "string", "pattern": r"\S", "description": "e.g. 'Order Completed'"}, "properties": _OBJECT}, ["event"], _WHO),
-    "page": ({"name": {"type": "string"}, "category": {"type": "string"}, "properties": _OBJECT}, [], _WHO),
-    "screen": ({"name": {"type": "string"}, "category": {"type": "string"}, "properties": _OBJECT}, [], _WHO),
-    "group": ({"groupId": _ID, "traits": _OBJECT}, ["groupId"], _WHO),
-    "alias": ({"previousId": _ID}, ["userId", "previousId"], None),
+    "identify": ({"traits": _JSON, "context": _IDENTIFY_CONTEXT}, [], _WHO),
+    "track": ({"event": {"type": "string", "pattern": SOMETHING, "description": "e.g. 'Order Completed'"}, "properties": _JSON}, ["event"], _WHO),
+    "page": ({"name": _TEXT, "category": _TEXT, "properties": _JSON}, [], _WHO),
+    "screen": ({"name": _TEXT, "category": _TEXT, "properties": _JSON}, [], _WHO),
+    "group": ({"groupId": {"anyOf": [{"type": "string", "minLength": 1, "pattern": NO_NUL}, _NUMBER_ID]}, "traits": _JSON}, ["groupId"], _WHO),
+    "alias": ({"userId": _GIVEN_ID, "previousId": _GIVEN_ID}, ["userId", "previousId"], None),
 }
 
 
@@ -49,7 +75,7 @@ def call_schema(call_type: str, *, in_batch: bool = False) -> dict[str, Any]:
     properties, required, who = _SPECIFIC[call_type]
     schema: dict[str, Any] = {
         "type": "object",
-        "properties": {**_COMMON, **properties, "type": {"const": call_type} if in_batch else {"type": "string"}},
+        "properties": {**_COMMON, **properties, "type": {"const": call_type} if in_batch else {"description": "ignored: the route names the call"}},
         "required": [*required, *(["type"] if in_batch else [])],
         "additionalProperties": True,
     }
@@ -64,7 +90,7 @@ def batch_schema() -> dict[str, Any]:
         "properties": {
             "batch": {"type": "array", "minItems": 1, "items": {"anyOf": [call_schema(t, in_batch=True) for t in _SPECIFIC]}},
             "sentAt": _TIME,
-            "context": _OBJECT,
+            "context": _IGNORED,
             "writeKey": _COMMON["writeKey"],
         },
         "required": ["batch"],

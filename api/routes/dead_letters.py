@@ -3,23 +3,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator
 
 from api.answers import answers
 from api.deps import StateDep
-from journeys.contracts.events import as_utc
+from journeys.contracts.events import Moment
 from journeys.operations import dead_letters
 from journeys.operations.dead_letters import CannotRetry, DeadLetter, Kind, NotADeadLetter
 
 router = APIRouter(tags=["dead letters"])
 
-# Naive means UTC, as everywhere in the API; outside 1900-9999 is a 422.
-Moment = Annotated[datetime | None, AfterValidator(lambda v: None if v is None else as_utc(v))]
 LetterId = Annotated[str, Path(min_length=2, max_length=80, pattern=r"^[em][A-Za-z0-9]+$", description="e<n> or m<id>")]
 
 
@@ -33,8 +29,8 @@ async def list_dead_letters(
     kind: Kind | None = None,
     customer_id: Annotated[str | None, Query(max_length=200)] = None,
     journey: Annotated[str | None, Query(max_length=100)] = None,
-    since: Moment = None,
-    until: Moment = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeadLetter]:
     """Newest last try first. Events Temporal refused, messages that failed after their

@@ -37,7 +37,7 @@ async def mail_index(settings: SettingsDep) -> str:
     )
 
 
-@router.get("/dev/mail/{name}", response_class=HTMLResponse, summary="One caught message", responses=answers(404, 422))
+@router.get("/dev/mail/{name}", response_class=HTMLResponse, summary="One caught message", responses=answers(404))
 async def mail_message(name: str, settings: SettingsDep) -> str:
     mail = next((m for m in read_mailbox(settings.mail_dir) if m.name == name), None)
     if mail is None:

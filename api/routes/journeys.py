@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-
 from fastapi import APIRouter, HTTPException, status
 
 from api.answers import answers
-from api.deps import CustomerId, StateDep
+from api.deps import CustomerId, StateDep, no_customer
+from journeys.customers.profiles import is_known
 from journeys.operations.split_results import SplitResults, split_results
 from journeys.operations.journey_control import JourneyStatus, cancel_journey, journeys_of
 
 router = APIRouter(tags=["journeys"])
-
 
 
 @router.get(
@@ -21,6 +20,9 @@ router = APIRouter(tags=["journeys"])
     responses=answers(404),
 )
 async def list_journeys(customer_id: CustomerId, state: StateDep) -> list[JourneyStatus]:
+    async with state.db.session() as session:
+        if not await is_known(session, customer_id):
+            raise no_customer(customer_id)
     return await journeys_of(state.outbox.client, state.registry, state.db, customer_id)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.answers import answers
+from api.errors import invalid
 from api.deps import CustomerId, StateDep, customer_or_404
 from journeys.consent.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
 from journeys.consent.suppressions import suppressions_of
@@ -22,8 +23,8 @@ class SubscriptionsOut(Subscriptions):
 class SubscriptionsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    all_marketing: bool | None = Field(default=None, description="false: no marketing at all, whatever the topics say.")
-    topics: dict[str, bool] = Field(default_factory=dict, description="Topic -> subscribed. Topics not named keep their flag.")
+    all_marketing: StrictBool | None = Field(default=None, description="false: no marketing at all, whatever the topics say.")
+    topics: dict[str, StrictBool] = Field(default_factory=dict, description="Topic -> subscribed. Topics not named keep their flag.")
 
 
 @router.get("/v1/customers/{customer_id}/subscriptions", response_model=SubscriptionsOut, summary="Read a customer's subscriptions", responses=answers(404))
@@ -41,10 +42,8 @@ async def change_subscriptions(customer_id: CustomerId, body: SubscriptionsIn, s
     known = state.catalog.topics()
     unknown = sorted(set(body.topics) - set(known))
     if unknown:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"unknown topic(s) {', '.join(map(repr, unknown))}; topics of the templates: {', '.join(known) or 'none'}",
-        )
+        why = f"unknown topic; topics of the templates: {', '.join(known) or 'none'}"
+        raise invalid(*((("body", "topics", topic), why) for topic in unknown))
     changes = dict(body.topics)
     if body.all_marketing is not None:
         changes[ALL_MARKETING] = body.all_marketing

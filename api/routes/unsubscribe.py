@@ -6,7 +6,8 @@
   GET never changes anything, because link scanners open every link in a mail.
 - ``POST /u/{token}/preferences``: the page's topic form.
 
-A token we did not sign, or that was altered, gets a 400 page and changes nothing.
+A token we did not sign, or that was altered, gets a 404 "link not valid" page and changes
+nothing: to a client the link names nothing we have.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from fastapi.responses import HTMLResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.answers import answers
-from api.bodies import BodyTooLarge, read_body
 from api.guard import max_body
 from api.deps import StateDep
 from journeys.customers.identity import resolve
@@ -35,7 +35,11 @@ from journeys.consent.unsubscribe_tokens import InvalidToken, UnsubscribeClaims,
 log = logging.getLogger("journeys.unsubscribe")
 router = APIRouter(tags=["unsubscribe"])
 
-Token = Annotated[str, Path(max_length=1000)]
+# Documented, not enforced by FastAPI: any other text gets the "link not valid" page (a
+# person clicked it), not a JSON 422.
+TOKEN_PATTERN = r"^u1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
+MAX_TOKEN = 1000
+Token = Annotated[str, Path(json_schema_extra={"pattern": TOKEN_PATTERN, "maxLength": MAX_TOKEN})]
 MAX_FORM_BYTES = 16_384
 HEADERS = {
     # The token is in the URL: keep it out of caches, referrers and search engines.
@@ -67,17 +71,19 @@ def _page(body: str, code: int = status.HTTP_200_OK) -> HTMLResponse:
 
 def _claims(state: StateDep, token: str) -> UnsubscribeClaims | HTMLResponse:
     try:
+        if len(token) > MAX_TOKEN:
+            raise InvalidToken(f"over {MAX_TOKEN} characters")
         return read_token(state.unsubscribe_secret, token)
     except InvalidToken as exc:
         log.warning("refused unsubscribe token: %s", exc)
-        return _page(error_page(), status.HTTP_400_BAD_REQUEST)
+        return _page(error_page(), status.HTTP_404_NOT_FOUND)
 
 
 @router.get(
     "/u/{token}",
     response_class=HTMLResponse,
     summary="Unsubscribe page (confirm, or choose topics)",
-    responses=answers(400, 422, 503, html=True),
+    responses=answers(404, 503, html=(404,)),
 )
 async def unsubscribe_page(token: Token, state: StateDep) -> HTMLResponse:
     claims = _claims(state, token)
@@ -96,7 +102,7 @@ async def unsubscribe_page(token: Token, state: StateDep) -> HTMLResponse:
     response_class=HTMLResponse,
     summary="One-click unsubscribe (RFC 8058)",
     openapi_extra=max_body(MAX_FORM_BYTES),
-    responses=answers(400, 413, 422, 503, html=True),
+    responses=answers(404, 413, 503, html=(404,)),
 )
 async def one_click_unsubscribe(token: Token, state: StateDep) -> HTMLResponse:
     claims = _claims(state, token)
@@ -115,16 +121,13 @@ async def one_click_unsubscribe(token: Token, state: StateDep) -> HTMLResponse:
     response_class=HTMLResponse,
     summary="Save the topics chosen on the page",
     openapi_extra=max_body(MAX_FORM_BYTES),
-    responses=answers(400, 413, 422, 503, html=True),
+    responses=answers(404, 413, 503, html=(404,)),
 )
 async def save_preferences(token: Token, request: Request, state: StateDep) -> HTMLResponse:
     claims = _claims(state, token)
     if isinstance(claims, HTMLResponse):
         return claims
-    try:
-        raw = await read_body(request, MAX_FORM_BYTES)
-    except BodyTooLarge:
-        return _page(error_page("That form was too large."), status.HTTP_413_CONTENT_TOO_LARGE)
+    raw = await request.body()  # at most MAX_FORM_BYTES: api/guard.py answered 413 past that
     form = parse_qs(raw.decode("utf-8", errors="replace"))
     # Unticked boxes are not sent: "shown" lists the topics the page offered.
     shown = {t for t in form.get("shown", []) if TOPIC_PATTERN.match(t)}

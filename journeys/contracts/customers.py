@@ -21,9 +21,9 @@ class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: EmailStr | None = None
-    timezone: str = Field(default="UTC", max_length=64)
+    timezone: str = Field(default="UTC", max_length=64, description="an IANA zone, e.g. 'Europe/Berlin'")
     locale: str | None = Field(default=None, max_length=35, pattern=LOCALE_PATTERN, description="e.g. 'en-US', 'fr_CA'")
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] = Field(default_factory=dict, json_schema_extra=json_values.STRICT_JSON_MARK)
 
     @field_validator("timezone")
     @classmethod
@@ -51,15 +51,15 @@ class Customer(BaseModel):
     email: str | None = None
     timezone: str = "UTC"
     locale: str | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] = Field(default_factory=dict, json_schema_extra=json_values.STRICT_JSON_MARK)
 
 
 @cache
-def _zones() -> frozenset[str]:
+def time_zones() -> frozenset[str]:
     # The IANA names tzdata ships; not "localtime" (this machine's zone, whatever it is).
     return frozenset(available_timezones()) - {"localtime"}
 
 
 def is_time_zone(name: str) -> bool:
     """An IANA zone name such as 'Europe/Berlin' (a file name or path is not one)."""
-    return name in _zones()
+    return name in time_zones()

@@ -21,14 +21,24 @@ def workflow_id(journey_name: str, customer_id: str, key: str | None = None) -> 
 
     Keyed journeys (``reentry="always"``) run once per key value, e.g. per cart.
     """
-    base = f"journey:{journey_name}:{customer_id}"
+    full = f"journey:{journey_name}:{customer_id}" + (f":{key}" if key is not None else "")
+    if _bytes(full) <= MAX_WORKFLOW_ID_BYTES:
+        return full
+    # Ids so long (in UTF-8) that the workflow id would not fit Temporal's limit: their
+    # hashes stand for them. Only such ids are affected; every other id reads as it is.
+    customer = customer_id if _bytes(customer_id) <= 400 else _hash(customer_id)
+    base = f"journey:{journey_name}:{customer}"
     if key is None:
         return base
-    keyed = f"{base}:{key}"
-    if len(keyed.encode("utf-8", "surrogatepass")) > MAX_WORKFLOW_ID_BYTES:
-        # A key so long the id would not fit Temporal's limit: its hash stands for it.
-        keyed = f"{base}:h-{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()[:40]}"
-    return keyed
+    return f"{base}:{key}" if _bytes(base) + 1 + _bytes(key) <= MAX_WORKFLOW_ID_BYTES else f"{base}:{_hash(key)}"
+
+
+def _bytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _hash(text: str) -> str:
+    return "h-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,32 @@ from pydantic_core import to_json
 MAX_ENCODED_BYTES = 256 * 1024
 MAX_DEPTH = 32
 
+# The same rules as JSON Schema, for the OpenAPI document: text without NUL, and a value
+# that is text, a number, true, false, null, or a list or object of such values. (Depth
+# and size are stated in the description; JSON Schema cannot count them.)
+NO_NUL = "^[^\\x00]*$"
+JSON_VALUE_REF = "#/components/schemas/JsonValue"
+JSON_VALUE_SCHEMA: dict[str, Any] = {
+    "description": f"Any JSON value; text without NUL characters, at most {MAX_DEPTH} levels deep",
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": {"$ref": JSON_VALUE_REF}},
+        {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": {"$ref": JSON_VALUE_REF}},
+    ],
+}
+# Fields holding strict JSON objects carry this mark (``json_schema_extra``); the API's
+# document (api/openapi_doc.py) puts JSON_OBJECT_SCHEMA in its place, refs and all, which
+# pydantic itself would not let through.
+STRICT_JSON_MARK: dict[str, Any] = {"x-strict-json": "object"}
+JSON_OBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "propertyNames": {"pattern": NO_NUL},
+    "additionalProperties": {"$ref": JSON_VALUE_REF},
+}
+
 
 class NotStrictJson(ValueError):
     """A value we cannot store and hand on; the message names where it is and why."""

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from journeys.contracts import json_values
-from journeys.contracts.events import ID_PATTERN, Event, derived_id, fits_in_bytes
+from journeys.contracts.events import ID_PATTERN, Event, derived_id
 
 MESSAGE_EVENT = "journeys.message"
 MESSAGE_JOURNEY = "message"
@@ -23,11 +23,6 @@ MESSAGE_JOURNEY = "message"
 
 class OneOffMessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-    @field_validator("id")
-    @classmethod
-    def _fits(cls, value: str) -> str:
-        return fits_in_bytes(value, 100)
 
     @field_validator("context")
     @classmethod
@@ -42,7 +37,7 @@ class OneOffMessageIn(BaseModel):
 
     id: str = Field(min_length=1, max_length=100, pattern=ID_PATTERN, description="Your idempotency key for this send.")
     template: str = Field(min_length=1, max_length=100)
-    context: dict[str, Any] = Field(default_factory=dict, description="Template variables, as a journey's send(context=...).")
+    context: dict[str, Any] = Field(default_factory=dict, description="Template variables, as a journey's send(context=...).", json_schema_extra=json_values.STRICT_JSON_MARK)
     if_capped: str = Field(default="skip", pattern="^(skip|wait)$", description="Marketing held by the frequency cap: skip, or wait for a slot.")
 
 

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from journeys.contracts import json_values
 from journeys.contracts.customers import Customer, CustomerIn
 from journeys.storage.database import Database
-from journeys.storage.tables import CustomerRow, utcnow
+from journeys.storage.tables import CustomerRow, EventRow, utcnow
 
 
 class ProfileTooLarge(ValueError):
@@ -31,6 +31,15 @@ def to_customer(row: CustomerRow) -> Customer:
 async def get_customer(session: AsyncSession, customer_id: str) -> Customer | None:
     row = await session.get(CustomerRow, customer_id)
     return to_customer(row) if row else None
+
+
+async def is_known(session: AsyncSession, customer_id: str) -> bool:
+    """A profile, or events, under this id: a customer journeys may know (an erased or
+    never-seen id is not one)."""
+    if await session.get(CustomerRow, customer_id) is not None:
+        return True
+    found = await session.exec(select(EventRow.id).where(col(EventRow.customer_id) == customer_id).limit(1))
+    return found.first() is not None
 
 
 async def _row_for_update(session: AsyncSession, db: Database, customer_id: str) -> tuple[CustomerRow, bool]:

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from journeys.contracts.events import EVENT_TYPE_PATTERN, ID_PATTERN, MAX_TIME, MIN_TIME, RESERVED_PREFIX, Event, derived_id
+from journeys.contracts.events import EVENT_TYPE_PATTERN, ID_PATTERN, MAX_TIME, MIN_TIME, RESERVED_PREFIX, Event, Moment, derived_id
 
 CallType = Literal["identify", "track", "page", "screen", "group", "alias"]
 MAX_CALL_BYTES = 32 * 1024
@@ -45,11 +45,23 @@ class SegmentError(ValueError):
     """A call that does not follow the spec; the message says where and what."""
 
 
+# The spec's ids are strings; some SDKs send whole numbers: those JavaScript holds exactly
+# (within 2**53), where every JSON reader, comparing as integers or as doubles, agrees.
+MIN_NUMERIC_ID, MAX_NUMERIC_ID = -(2**53 - 1), 2**53 - 1
+# What an event name needs: something besides white space.
+SOMETHING = r"\S"
+
+
 def _id(value: Any) -> str | None:
-    # The spec's ids are strings; some SDKs send numbers.
     if value is None or value == "":
         return None
-    return str(value)
+    if isinstance(value, str):
+        return value
+    # 42.0 is the whole number 42 to JSON.
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if whole and not isinstance(value, bool) and MIN_NUMERIC_ID <= value <= MAX_NUMERIC_ID:
+        return str(int(value))
+    raise ValueError(f"a string (or a whole number from {MIN_NUMERIC_ID} to {MAX_NUMERIC_ID})")
 
 
 class SegmentCall(BaseModel):
@@ -61,9 +73,9 @@ class SegmentCall(BaseModel):
     userId: str | None = None
     anonymousId: str | None = None
     messageId: str | None = None
-    timestamp: datetime | None = None
-    originalTimestamp: datetime | None = None
-    sentAt: datetime | None = None
+    timestamp: Moment | None = None
+    originalTimestamp: Moment | None = None
+    sentAt: Moment | None = None
     context: dict[str, Any] = Field(default_factory=dict)
     event: str | None = None
     name: str | None = None
@@ -93,7 +105,7 @@ class SegmentBatch(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     batch: list[dict[str, Any]] = Field(min_length=1)
-    sentAt: datetime | None = None  # (writeKey, when sent in the body, is read by the route)
+    sentAt: Moment | None = None  # (writeKey, when sent in the body, is read by the route)
 
 
 def parse_call(raw: Any, call_type: CallType | None, where: str) -> SegmentCall:
@@ -114,7 +126,7 @@ def parse_call(raw: Any, call_type: CallType | None, where: str) -> SegmentCall:
             raise SegmentError(f"{where}: alias needs userId and previousId")
     elif not call.who:
         raise SegmentError(f"{where}: {call.type} needs userId or anonymousId")
-    if call.type == "track" and not (call.event and call.event.strip()):
+    if call.type == "track" and not (call.event and re.search(SOMETHING, call.event)):
         raise SegmentError(f"{where}: track needs event (the event name)")
     if call.type == "group" and not call.groupId:
         raise SegmentError(f"{where}: group needs groupId")

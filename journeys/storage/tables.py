@@ -119,7 +119,8 @@ class MessageRow(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=64)
-    idempotency_key: str = Field(max_length=600)
+    # workflow id (up to 1,000 bytes) + entry event id + step: room for the longest of each
+    idempotency_key: str = Field(max_length=2000)
     customer_id: str = Field(max_length=200, index=True)
     journey: str | None = Field(default=None, max_length=100)
     step: str | None = Field(default=None, max_length=200)

@@ -216,3 +216,23 @@ async def test_logging_a_deferred_send_cancelled_never_overwrites_one_that_went_
     [row] = await messages(db)
     assert row.status == expected and [h["status"] for h in row.history] == history
     assert len(esp.requests) == (1 if expected == "sent" else 0)
+
+
+async def test_the_longest_step_key_there_can_be_is_stored_and_guards_its_send(db: Database, tmp_path: Any) -> None:
+    """The widest ids the API takes, in a keyed journey: PostgreSQL once refused the key
+    (VARCHAR(600)), so the step could never record, and so never send."""
+    from journeys.contracts.journey_spec import workflow_id
+    from journeys.devstack.mail_catcher import MailCatcher, read_mailbox
+    from tests.activities.test_deliver import delivery as smtp_delivery
+    from tests.conftest import free_port
+
+    customer = "c" * 200
+    key = f"{workflow_id('abandoned_cart', customer, 'k' * 776)}/{'e' * 200}/send:welcome"
+    assert len(key) > 1200
+    await add_customer(db, customer, email="ann@example.com")
+    with MailCatcher(tmp_path / "mail", port=free_port()) as catcher:
+        acts = smtp_delivery(db, catcher.port)
+        first = await ActivityEnvironment().run(acts.deliver, step(key, customer=customer))
+        again = await ActivityEnvironment().run(acts.deliver, step(key, customer=customer))
+        assert first.status == "sent" and again.status == "sent"
+        assert len(read_mailbox(catcher.directory)) == 1, "the retry found the ledger row: sent once"

@@ -46,10 +46,10 @@ async def test_with_the_database_away_every_write_is_a_503_to_retry(no_database:
 
 async def test_with_temporal_away_a_customers_journeys_are_a_503(api: httpx.AsyncClient) -> None:
     """(The `api` fixture's Temporal client points at a closed port.)"""
+    await api.put("/v1/customers/ann", json={"email": "ann@example.com"})
     listed = await api.get("/v1/customers/ann/journeys")
     assert listed.status_code == 503 and listed.headers["Retry-After"] == "5"
     assert "Temporal is unavailable" in listed.json()["detail"]
-    await api.put("/v1/customers/ann", json={"email": "ann@example.com"})
     cancelled = await api.delete("/v1/customers/ann/journeys/welcome")
     assert cancelled.status_code == 503
 

@@ -55,10 +55,23 @@ def upgrade() -> None:
         batch.add_column(sa.Column('resolution', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
         batch.add_column(sa.Column('resolved_at', UtcDateTime(), nullable=True))
         batch.create_index('ix_messages_dead_letters', ['status', 'resolution'], unique=False)
+        # Room for the longest workflow id, entry event id and step together.
+        batch.alter_column(
+            'idempotency_key',
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=600),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=2000),
+            existing_nullable=False,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table('messages') as batch:
+        batch.alter_column(
+            'idempotency_key',
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=2000),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=600),
+            existing_nullable=False,
+        )
         batch.drop_index('ix_messages_dead_letters')
         batch.drop_column('resolved_at')
         batch.drop_column('resolution')
