@@ -33,6 +33,17 @@ def workflow_id(journey_name: str, customer_id: str, key: str | None = None) -> 
     return f"{base}:{key}" if _bytes(base) + 1 + _bytes(key) <= MAX_WORKFLOW_ID_BYTES else f"{base}:{_hash(key)}"
 
 
+MAX_ENTRY_KEY = 200
+
+
+def entry_key(key: str | None) -> str:
+    """The run key as the journey_entries table keeps it: "" for none, a hash for a key
+    longer than the column (a key is whatever an event's property held)."""
+    if key is None:
+        return ""
+    return key if len(key) <= MAX_ENTRY_KEY else _hash(key)
+
+
 def _bytes(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 

@@ -30,7 +30,7 @@ from journeys.contracts.events import Event
 from journeys.contracts.journey_io import SIGNAL_EVENT, JourneyInput
 from journeys.customers.identity import aliases_of
 from journeys.storage.tables import JourneyEntryRow, utcnow
-from journeys.contracts.journey_spec import JourneyRoutes, JourneySpec, workflow_id
+from journeys.contracts.journey_spec import JourneyRoutes, JourneySpec, entry_key, workflow_id
 
 log = logging.getLogger("journeys.dispatch")
 
@@ -80,7 +80,7 @@ class Dispatcher:
             )
             return []
         wid = workflow_id(spec.name, event.customer_id, key)
-        if spec.reentry in ("never", "always") and not await self._record_entry(spec, event, key or "", wid):
+        if spec.reentry in ("never", "always") and not await self._record_entry(spec, event, entry_key(key), wid):
             return []  # reentry="never" and this customer entered before
         handle = await self.client.start_workflow(
             spec.name,

@@ -167,7 +167,7 @@ class JourneyEntryRow(SQLModel, table=True):
     journey: str = Field(max_length=100)
     customer_id: str = Field(max_length=200, index=True)
     entry_key: str = Field(default="", max_length=200)  # "" unless the journey is keyed
-    workflow_id: str = Field(max_length=600)
+    workflow_id: str = Field(max_length=1000)  # Temporal's limit (in bytes, so never more characters)
     trigger_event_id: str = Field(max_length=200)
     entered_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 

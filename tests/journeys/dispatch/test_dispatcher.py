@@ -38,3 +38,19 @@ async def test_keyed_runs_are_found_again_for_events_without_the_key(db: Databas
     assert await dispatcher.dispatch(keyless_trigger) == [], "a keyed journey needs its key to start"
     for d in reached:
         await dev_server.client.get_workflow_handle(d.workflow_id).terminate("test done")
+
+
+async def test_the_widest_ids_and_keys_enter_and_are_found_again(db: Database, dev_server: WorkflowEnvironment) -> None:
+    """A 200-character customer id and a key of 5,000 characters: the entry is recorded
+    (PostgreSQL once refused the workflow id and the key, for ever, blocking the customer)
+    and a later event without the key still reaches the run."""
+    dispatcher = Dispatcher(dev_server.client, discover("tests.workflows.engine_journeys"), db, "dispatch-test")
+    customer = f"w-{uuid.uuid4().hex[:8]}" + "w" * 190
+    cart = "c" * 5000
+    [entered] = await dispatcher.dispatch(
+        Event(id=f"{customer[:20]}-a", type="basket.abandoned", customer_id=customer, properties={"cart_id": cart})
+    )
+    assert entered.how == "start" and len(entered.workflow_id.encode()) <= 1000
+    [reached] = await dispatcher.dispatch(Event(id=f"{customer[:20]}-o", type="basket.ordered", customer_id=customer))
+    assert reached.workflow_id == entered.workflow_id
+    await dev_server.client.get_workflow_handle(entered.workflow_id).terminate("test done")

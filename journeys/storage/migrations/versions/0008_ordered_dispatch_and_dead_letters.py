@@ -62,9 +62,23 @@ def upgrade() -> None:
             type_=sqlmodel.sql.sqltypes.AutoString(length=2000),
             existing_nullable=False,
         )
+    with op.batch_alter_table('journey_entries') as batch:
+        batch.alter_column(
+            'workflow_id',
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=600),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=1000),
+            existing_nullable=False,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('journey_entries') as batch:
+        batch.alter_column(
+            'workflow_id',
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=1000),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=600),
+            existing_nullable=False,
+        )
     with op.batch_alter_table('messages') as batch:
         batch.alter_column(
             'idempotency_key',
