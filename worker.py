@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -20,6 +21,7 @@ from journeys.providers import EmailSender, sender_from_settings
 from activities.experiments import ExperimentActivities
 from journeys.storage.database import Database
 from journeys.storage.settings import Settings, get_settings
+from journeys.telemetry.endpoints import MetricsServer, serve_metrics, temporal_runtime
 from journeys.templating.catalog import TemplateCatalog
 from workflows.registry import JourneyDefinitionError, Registry, discover
 
@@ -77,6 +79,8 @@ def build_worker(
         customers.load_customer,
         experiments.record_split,
         experiments.record_conversion,
+        experiments.record_outcome,
+        experiments.record_entry,
     ]
     return Worker(
         client,
@@ -93,6 +97,31 @@ def build_worker(
     )
 
 
+def temporal_runtime_of(settings: Settings) -> Runtime:
+    """The process's Temporal runtime, exporting the SDK's metrics on JOURNEYS_TEMPORAL_METRICS_PORT.
+
+    Metrics are for watching the sends, never a reason to stop them: a port already taken
+    (a second worker on this host) is logged as an error and the worker runs without that
+    endpoint. The same holds for our own endpoint (``serve_worker_metrics``)."""
+    try:
+        return temporal_runtime(settings.metrics_bind, settings.temporal_metrics_port)
+    except ValueError as exc:
+        log.error("Temporal SDK metrics off: %s (set JOURNEYS_TEMPORAL_METRICS_PORT to a free port, or 0)", exc)
+        return temporal_runtime()
+
+
+def serve_worker_metrics(settings: Settings) -> MetricsServer | None:
+    try:
+        endpoint = serve_metrics(settings.metrics_bind, settings.worker_metrics_port)
+    except OSError as exc:
+        log.error("worker metrics off: %s:%s: %s (set JOURNEYS_WORKER_METRICS_PORT to a free port, or 0)",
+                  settings.metrics_bind, settings.worker_metrics_port, exc)
+        return None
+    if endpoint is not None:
+        log.info("worker metrics on http://%s:%d/metrics", settings.metrics_bind, endpoint.port)
+    return endpoint
+
+
 async def run_worker(settings: Settings) -> None:
     from journeys.storage.temporal import check_namespace, connect
 
@@ -100,9 +129,10 @@ async def run_worker(settings: Settings) -> None:
     check_templates(settings, registry)  # before connecting: a mistake is reported at once
     sender = sender_from_settings(settings)
     db = Database(settings.resolved_database_url)
-    client = await connect(settings)
+    client = await connect(settings, runtime=temporal_runtime_of(settings))
     await check_namespace(client)  # a start Temporal would refuse, every time: say so now
     worker = build_worker(client, settings=settings, db=db, sender=sender, registry=registry)
+    endpoint = serve_worker_metrics(settings)
     log.info(
         "worker polling %s on %s (namespace %s); journeys: %s; ESP: %s",
         settings.temporal_task_queue,
@@ -114,12 +144,15 @@ async def run_worker(settings: Settings) -> None:
     try:
         await worker.run()
     finally:
+        if endpoint is not None:
+            endpoint.close()
         await sender.aclose()
         await db.dispose()
 
 
 if __name__ == "__main__":
     from journeys.storage import logs
+    from journeys.telemetry import log_context
 
-    logs.configure()
+    logs.configure(log_format=get_settings().log_format, context=log_context.current)
     asyncio.run(run_worker(get_settings()))

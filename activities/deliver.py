@@ -8,7 +8,8 @@ Order of work, and why:
 3. The send policy (journeys/consent/policy.py): suppression, subscription, quiet hours. A
    "no" is logged with its reason; quiet hours answer ``deferred`` with a time, and the
    journey sleeps on a durable timer until then and calls again.
-4. Render; marketing gets the unsubscribe headers and footer.
+4. Render; marketing gets the unsubscribe headers and footer; links and an open pixel are
+   tracked where the template's category or template.toml says so (journeys/tracking/).
 5. Claim the step in the ledger: one INSERT of a ``sending`` row keyed by the step's
    idempotency key, committed *before* talking to the ESP. Marketing claims under a lock
    on the customer, after counting the frequency cap in the same transaction. If the key
@@ -51,7 +52,7 @@ from journeys.contracts.activity_io import CANCEL_DEFERRED, DELIVER, CancelDefer
 from journeys.providers.base import EmailSender, OutgoingEmail
 from journeys.providers.failover import as_chain
 from journeys.providers.rate_limit import EspRateLimiter
-from activities.ledger import Ledger, entry
+from activities.ledger import Ledger, entry, message_id_for
 from activities.sending import Bounds, SendAttempt
 from journeys.consent.policy import Decision, SendPolicy
 from journeys.templating.renderer import RenderedEmail, TemplateError, TemplateRenderer
@@ -62,7 +63,9 @@ from journeys.storage.database import Database
 from journeys.customers.identity import resolve
 from journeys.storage.settings import Settings
 from journeys.storage.tables import MessageRow, utcnow
+from journeys.telemetry import log_context, metrics
 from journeys.templating.catalog import TemplateCatalog, TemplateInfo
+from journeys.tracking.links import Tracker
 
 log = logging.getLogger("journeys.deliver")
 
@@ -96,14 +99,21 @@ class DeliveryActivities:
         self.renderer = TemplateRenderer(settings.templates_dir)
         self.policy = SendPolicy.from_settings(settings)
         self.footer = MarketingFooter(settings, self.renderer)
+        self.tracker = Tracker.from_settings(settings)
         limits = settings.esp_rate_limits
         self.rates = EspRateLimiter(db, limits).wait_turn if limits else None
         self.bounds = Bounds(settings.send_max_attempts, settings.send_max_retry_seconds)
 
     @activity.defn(name=DELIVER)
     async def deliver(self, input: DeliverInput) -> DeliverResult:
-        async with heartbeating():
-            return await self._deliver(input)
+        # Every line of this send names its run and its message (the ledger row's id is
+        # derived from the step's key, so it is known before the row exists).
+        ids = log_context.bound(
+            workflow_id=activity.info().workflow_id, message_id=message_id_for(input.idempotency_key), customer_id=input.customer_id
+        )
+        with ids:
+            async with heartbeating():
+                return await self._deliver(input)
 
     async def _deliver(self, input: DeliverInput) -> DeliverResult:
         now = policy_clock()
@@ -119,6 +129,7 @@ class DeliveryActivities:
             ledger = Ledger(self.db, session, input, now)
             if customer is None or not customer.email:
                 reason = "unknown customer" if customer is None else "customer has no email address"
+                metrics.POLICY_DECISIONS.labels(reason="skipped").inc()
                 return await ledger.decide(customer, "skipped", reason)
             try:
                 info = self.catalog.get(input.template)
@@ -129,8 +140,16 @@ class DeliveryActivities:
             decision = await self.policy.check(session, customer, info, now)
             if decision is not None:
                 return await self._decided(ledger, customer, info, decision)
+            # Tracked links name the message, so its id is needed before they are written:
+            # the row's, if an earlier attempt made one, else the id the claim will give it.
+            earlier_row = await ledger.row()
+            message_id = earlier_row.id if earlier_row is not None else message_id_for(input.idempotency_key)
             try:
-                email, headers = self._compose(input, customer, info)
+                with metrics.timed(metrics.RENDER_DURATION):
+                    email, headers = self._compose(input, customer, info, message_id)
+                # Links rewritten and the pixel added per the template's tracking choice
+                # (journeys/tracking/links.py); the text part keeps its links as written.
+                email, links = self.tracker.apply(email, message_id, info)
             except TemplateError as exc:
                 await ledger.decide(customer, "failed", str(exc), info=info)
                 raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
@@ -145,7 +164,9 @@ class DeliveryActivities:
                     capped = await self.policy.check_cap(session, customer.id, now, input.if_capped)
                     if capped is not None:
                         return await self._decided(ledger, customer, info, capped)
-            row = await ledger.claim(customer.email, email.subject, info)
+            metrics.POLICY_DECISIONS.labels(reason="allowed").inc()  # every check passed
+            # The tracked links' URLs, in order: the only places a redirect may go.
+            row = await ledger.claim(customer.email, email.subject, info, links=links)
             if row is None:  # decided before (a retry or replay), or an attempt died mid-send
                 return await ledger.decide(customer, "unknown", "an earlier attempt stopped mid-send; not sent again")
 
@@ -188,19 +209,23 @@ class DeliveryActivities:
             await session.commit()
 
     async def _decided(self, ledger: Ledger, customer: Customer, info: TemplateInfo, decision: Decision) -> DeliverResult:
+        metrics.POLICY_DECISIONS.labels(reason=decision.status).inc()
         result = await ledger.decide(customer, decision.status, decision.reason, info=info, until=decision.until)
         if result.status == "deferred":
             result.deferred_for = decision.deferred_for
         log.info("%s for %s: %s (%s)", result.status, customer.id, result.reason, ledger.input.idempotency_key)
         return result
 
-    def _compose(self, input: DeliverInput, customer: Customer, info: TemplateInfo) -> tuple[RenderedEmail, dict[str, str]]:
-        """The rendered email and its extra headers (marketing: unsubscribe link and footer)."""
+    def _compose(
+        self, input: DeliverInput, customer: Customer, info: TemplateInfo, message_id: str
+    ) -> tuple[RenderedEmail, dict[str, str]]:
+        """The rendered email and its extra headers (marketing: unsubscribe link and footer;
+        the link names the message, so an unsubscribe is counted against its send step)."""
         context = {**input.context, "customer": customer.model_dump(mode="json")}
         if not info.is_marketing:
             return self.renderer.render(input.template, context), {}
         assert info.topic
-        link = self.footer.link(customer.id, info.topic)
+        link = self.footer.link(customer.id, info.topic, message_id)
         rendered = self.renderer.render(input.template, {**context, **self.footer.context(link)})
         return self.footer.apply(rendered, link, info.topic, input.template), link.headers
 

@@ -1,14 +1,25 @@
-"""Recording A/B split assignments and goal conversions, once per journey entry."""
+"""Recording what a journey entry did for its analytics: A/B split assignments, goal
+conversions and how the run ended, each once (journeys/analytics/runs.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
 from temporalio import activity
 
-from journeys.contracts.activity_io import RECORD_CONVERSION, RECORD_SPLIT, RecordConversionInput, RecordSplitInput
+from journeys.analytics import runs
+from journeys.contracts.activity_io import (
+    RECORD_CONVERSION,
+    RECORD_ENTRY,
+    RECORD_OUTCOME,
+    RECORD_SPLIT,
+    RecordConversionInput,
+    RecordEntryInput,
+    RecordOutcomeInput,
+    RecordSplitInput,
+)
 from journeys.storage.database import Database
-from journeys.storage.tables import ConversionRow, SplitAssignmentRow, utcnow
+from journeys.storage.tables import utcnow
 
 
 class ExperimentActivities:
@@ -17,19 +28,26 @@ class ExperimentActivities:
 
     @activity.defn(name=RECORD_SPLIT)
     async def record_split(self, input: RecordSplitInput) -> None:
-        await self._insert_once(
-            SplitAssignmentRow, {**input.model_dump(), "assigned_at": utcnow()}, ["journey", "customer_id", "entry_id", "split"]
-        )
+        await runs.record_split(self.db, input.journey, input.customer_id, input.entry_id, input.split, input.variant, input.at or _clock())
 
     @activity.defn(name=RECORD_CONVERSION)
     async def record_conversion(self, input: RecordConversionInput) -> None:
-        await self._insert_once(
-            ConversionRow, {**input.model_dump(), "converted_at": utcnow()}, ["journey", "customer_id", "entry_id", "goal"]
+        await runs.record_conversion(
+            self.db, input.journey, input.customer_id, input.entry_id, input.goal, input.event_id, input.variants, input.at or _clock()
         )
 
-    async def _insert_once(self, table: Any, values: dict[str, Any], unique: list[str]) -> None:
-        """A retried activity finds its row already there and changes nothing."""
-        statement = self.db.insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
-        async with self.db.session() as session:
-            await session.exec(statement)  # type: ignore[call-overload]
-            await session.commit()
+    @activity.defn(name=RECORD_ENTRY)
+    async def record_entry(self, input: RecordEntryInput) -> None:
+        await runs.record_entry(self.db, input.journey, input.customer_id, input.entry_id, input.workflow_id, input.at or _clock())
+
+    @activity.defn(name=RECORD_OUTCOME)
+    async def record_outcome(self, input: RecordOutcomeInput) -> None:
+        await runs.record_outcome(
+            self.db, input.journey, input.customer_id, input.entry_id, input.workflow_id, input.outcome, input.exit_event,
+            input.at or _clock(),
+        )
+
+
+def _clock() -> datetime:
+    """The journey's time (Temporal's: skipped ahead in tests), as the send ledger keeps it."""
+    return max(activity.info().current_attempt_scheduled_time, utcnow())

@@ -13,7 +13,7 @@ wakes up late (after Temporal gave up waiting for it and a retry marked the row
 from __future__ import annotations
 
 import logging
-import uuid
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from journeys.analytics.message_facts import count_final
 from journeys.contracts.activity_io import DeliverInput, DeliverResult
 from journeys.contracts.customers import Customer
 from journeys.storage.database import Database
@@ -35,7 +36,7 @@ MID_SEND = "an earlier attempt stopped mid-send; not sent again"
 
 
 def entry(at: datetime, status: str, reason: str | None = None) -> dict[str, Any]:
-    return {"at": at.isoformat(timespec="seconds"), "status": status, "reason": reason}
+    return {"at": at.isoformat(timespec="milliseconds"), "status": status, "reason": reason}
 
 
 class Ledger:
@@ -51,7 +52,7 @@ class Ledger:
     def new_row(self, to_email: str | None, info: TemplateInfo | None) -> MessageRow:
         now = utcnow()
         return MessageRow(
-            id=uuid.uuid4().hex,
+            id=message_id_for(self.input.idempotency_key),
             idempotency_key=self.input.idempotency_key,
             customer_id=self.input.customer_id,
             journey=self.input.journey,
@@ -64,6 +65,7 @@ class Ledger:
             history=[],
             context=self.input.context,
             if_capped=self.input.if_capped,
+            entry_id=self.input.entry_id,
             created_at=now,
             updated_at=now,
         )
@@ -89,6 +91,8 @@ class Ledger:
             fresh.status, fresh.reason, fresh.deferred_until = status, reason, until
             fresh.history = [entry(self.now, status, reason)]
             if await self._insert(fresh):
+                if status in FINAL:
+                    await count_final(self.db, self.session, fresh, status)
                 await self.session.commit()
                 return result_of(fresh, customer)
             row = await self.row()  # another attempt wrote it a moment ago
@@ -101,12 +105,13 @@ class Ledger:
         await self._move(row, status, reason, deferred_until=until)
         return result_of(await self._reread(row), customer)
 
-    async def claim(self, to_email: str, subject: str, info: TemplateInfo) -> MessageRow | None:
+    async def claim(self, to_email: str, subject: str, info: TemplateInfo, links: list[str] | None = None) -> MessageRow | None:
         """Mark the step ``sending`` (policy passed: it counts toward caps from now) and commit
         before anyone talks to the ESP. None if the row says not to send (already decided,
-        or another attempt is sending)."""
+        or another attempt is sending). ``links``: the email's tracked links, in order."""
         row = self.new_row(to_email, info)
         row.subject, row.status, row.attempts, row.claimed_at = subject, "sending", 1, self.now
+        row.links = list(links or [])
         row.history = [entry(self.now, "sending")]
         if await self._insert(row):
             await self.session.commit()
@@ -126,6 +131,7 @@ class Ledger:
             category=info.category,
             topic=info.topic,
             deferred_until=None,
+            links=list(links or []),
             attempts=existing.attempts + 1,
             claimed_at=existing.claimed_at or self.now,  # a retry keeps its first slot
         )
@@ -169,6 +175,8 @@ class Ledger:
             .execution_options(synchronize_session=False)
         )
         moved = (await self.session.exec(statement)).first() is not None  # type: ignore[call-overload]
+        if moved and status in FINAL:  # counted once: a final status never changes (compare-and-set)
+            await count_final(self.db, self.session, row, status)
         await self.session.commit()
         if moved:  # kept in step without marking the row dirty (which would cost an UPDATE)
             set_committed_value(row, "history", [*row.history, entry(now, status, reason)])
@@ -179,6 +187,12 @@ class Ledger:
     async def _reread(self, row: MessageRow) -> MessageRow:
         await self.session.refresh(row)
         return row
+
+
+def message_id_for(idempotency_key: str) -> str:
+    """The step's message id, known before its row exists (tracked links name it), and the
+    same on every attempt: derived from the step's idempotency key."""
+    return hashlib.sha256(idempotency_key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def result_of(row: MessageRow, customer: Customer | None) -> DeliverResult:

@@ -38,6 +38,7 @@ from journeys.providers.base import OutgoingEmail, PermanentSendError, Transient
 from journeys.providers.failover import FailoverSender
 from journeys.storage.database import Database
 from journeys.storage.tables import MessageRow, utcnow
+from journeys.telemetry import log_context, metrics
 
 log = logging.getLogger("journeys.deliver")
 
@@ -75,6 +76,10 @@ class SendAttempt:
         return self.row.esp is not None
 
     async def run(self) -> DeliverResult:
+        with log_context.bound(message_id=self.row.id):  # the claimed row's: what the message log shows
+            return await self._run()
+
+    async def _run(self) -> DeliverResult:
         late = self._past_bounds()
         if late is not None:
             return await self._give_up(late)
@@ -174,6 +179,9 @@ class SendAttempt:
         """Record what the ESP call came to. The database being away for a moment (a restart)
         must not lose it: a lost "sent" would turn into "unknown" on the retry."""
         values.setdefault("esp_calls", self.row.esp_calls + len(self.reached))
+        # What the ESP call came to, counted whether or not recording it goes smoothly.
+        esp = values.get("esp") or self.row.esp or "none"
+        metrics.SENDS.labels(esp=esp, journey=self.ledger.input.journey or "none", status=status).inc()
         try:
             await self.ledger.finish(self.row, status, reason, **values)
             return

@@ -45,7 +45,7 @@ _BEARER = {"WWW-Authenticate": {"schema": {"type": "string"}}}
 _WHY = {
     400: "the request is not what the route takes",
     401: "missing or invalid API key (`Authorization: Bearer <API key>`)",
-    404: "no such resource (for an unsubscribe link: not one we signed)",
+    404: "no such resource (for an unsubscribe or tracked link: not one we signed)",
     413: "the body is over this route's limit (`x-max-body-bytes`)",
     422: "invalid request: each entry names a field (`loc`) and says why (`msg`)",
     502: "an upstream the route had to reach did not answer",

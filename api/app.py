@@ -15,7 +15,11 @@ from api import errors, openapi_doc
 from api.answers import AUTHED
 from api.deps import require_api_key
 from api.guard import RequestGuard
+from api.request_metrics import RequestMetrics
+from api.routes.metrics import router as metrics_router
+from api.dashboard.routes import router as dashboard_router
 from api.routes import (
+    analytics,
     customers,
     dead_letters,
     dev_mail,
@@ -25,6 +29,8 @@ from api.routes import (
     segment,
     subscriptions,
     suppressions,
+    timeline,
+    tracking,
     unsubscribe,
     webhooks,
 )
@@ -35,6 +41,7 @@ from journeys.providers.webhook_settings import check_webhook_settings
 from journeys.storage.settings import Settings, get_settings
 from journeys.templating.catalog import TemplateCatalog
 from journeys.storage.temporal import connect
+from journeys.telemetry.endpoints import temporal_runtime
 from workflows.registry import Registry, discover
 
 log = logging.getLogger("journeys.api")
@@ -54,7 +61,8 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         registry: Registry = discover(settings.journey_packages)
         db = Database(settings.resolved_database_url)
         # Lazy: the API starts and accepts events even while Temporal is away.
-        client = temporal_client or await connect(settings, lazy=True)
+        # The process's runtime: the SDK's core logs through Python logging (JSON lines stay JSON).
+        client = temporal_client or await connect(settings, lazy=True, runtime=temporal_runtime())
         outbox = Outbox(
             db, client, registry, settings.temporal_task_queue, settings.dispatch_concurrency,
             max_attempts=settings.dispatch_max_attempts,
@@ -90,8 +98,13 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     errors.install(app)
     # Before any route reads a body: the API key where needed, and the body size (api/guard.py).
     app.add_middleware(RequestGuard)
+    # Added last, so outermost: what the guard refuses is counted too (api/request_metrics.py).
+    app.add_middleware(RequestMetrics)
     authed = [Depends(require_api_key)]
-    for router in (events.router, customers.router, journeys.router, subscriptions.router, suppressions.router, dead_letters.router):
+    for router in (
+        events.router, customers.router, timeline.router, journeys.router, analytics.router, subscriptions.router,
+        suppressions.router, dead_letters.router,
+    ):
         app.include_router(router, dependencies=authed, responses=AUTHED)
     # Segment SDKs authenticate their own way (write key as basic-auth user, or in the body).
     app.include_router(segment.router)
@@ -99,7 +112,13 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.include_router(webhooks.router)
     # Public: opened from an email by the customer, or POSTed by their mailbox provider.
     app.include_router(unsubscribe.router)
+    # Public too: tracked links and the open pixel, opened from an email (the token is the key).
+    app.include_router(tracking.router)
+    # Pages for people: a login form and a session cookie stand in for the bearer key
+    # (api/dashboard/auth.py); out of the OpenAPI document (api/dashboard/routes.py says why).
+    app.include_router(dashboard_router)
     app.include_router(health.router)
+    app.include_router(metrics_router)  # public like /healthz: counts, never ids
     if settings.dev_mail:
         app.include_router(dev_mail.router)
     openapi_doc.install(app, catalog)

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from bench.analytics import analytics_figures
 from bench.memory import park_customers
 from bench.time_skipping import thirty_day_journey_seconds
 
@@ -124,12 +125,27 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> str:
             if "memory" in r
             else []
         ),
+        *_analytics_lines(r.get("analytics")),
         "  CPU per email at saturation (ms): "
         + ", ".join(f"{k} {v:.1f}" for k, v in r["e2e_cpu_ms_per_email"].items())
         + f"; bare worker {r['bare_worker_cpu_ms_per_workflow']:.1f} per workflow",
         "",
     ]
     return "\n".join(lines)
+
+
+def _analytics_lines(figures: dict[str, Any] | None) -> list[str]:
+    if not figures:
+        return []
+    lines = [f"  analytics over {figures['messages']:,} messages ({figures['rollup_rows']:,} roll-up rows):"]
+    for backend in ("sqlite", "postgresql"):
+        took = figures.get(backend)
+        if took:
+            lines.append(
+                f"    {backend:<10} one journey, a month {took['one_journey_month_ms']:5.0f} ms, a week {took['one_journey_week_ms']:4.0f} ms; "
+                f"every journey {took['all_journeys_ms']:4.0f} ms   (aim < 200 ms)"
+            )
+    return lines
 
 
 def main() -> None:
@@ -141,11 +157,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="steady rate, events/s (default 10)")
     parser.add_argument("--seconds", type=float, default=30.0, help="steady run length (default 30)")
     parser.add_argument("--waiting", type=int, default=10_000, help="customers parked for the memory figure (0: skip)")
+    parser.add_argument("--analytics-messages", type=int, default=1_000_000, help="messages behind the analytics figures (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     results = asyncio.run(run(args))
     log("time-skipping: a 30-day, 10-step journey")
     results["thirty_days"] = asyncio.run(thirty_day_journey_seconds())
+    if args.analytics_messages:
+        log(f"analytics: roll-ups of {args.analytics_messages:,} messages, figures read back")
+        postgres = os.environ.get("JOURNEYS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+        results["analytics"] = asyncio.run(analytics_figures(postgres, args.analytics_messages))
     print(report(results, args), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

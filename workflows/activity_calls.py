@@ -18,6 +18,8 @@ with workflow.unsafe.imports_passed_through():
         DELIVER,
         LOAD_CUSTOMER,
         RECORD_CONVERSION,
+        RECORD_ENTRY,
+        RECORD_OUTCOME,
         RECORD_SPLIT,
         CancelDeferredInput,
         DeliverInput,
@@ -25,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
         LoadCustomerInput,
         LoadCustomerResult,
         RecordConversionInput,
+        RecordEntryInput,
+        RecordOutcomeInput,
         RecordSplitInput,
     )
     from journeys.contracts.customers import Customer
@@ -105,3 +109,17 @@ async def record_split(record: RecordSplitInput) -> None:
 
 async def record_conversion(record: RecordConversionInput) -> None:
     await workflow.execute_local_activity(RECORD_CONVERSION, record, start_to_close_timeout=timedelta(seconds=30))
+
+
+# Journeys since this patch record their entry and how they ended, for their analytics.
+RECORDS_RUNS = "record-runs"
+
+
+async def record_entry(record: RecordEntryInput) -> None:
+    if workflow.patched(RECORDS_RUNS):
+        await workflow.execute_local_activity(RECORD_ENTRY, record, start_to_close_timeout=timedelta(seconds=30))
+
+
+async def record_outcome(record: RecordOutcomeInput) -> None:
+    if workflow.patched(RECORDS_RUNS):
+        await workflow.execute_local_activity(RECORD_OUTCOME, record, start_to_close_timeout=timedelta(seconds=30))

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["JourneySpec", "Reentry", "journey", "workflow_id"]
 
 
+NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
+
+
 def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -60,6 +63,9 @@ def journey(
 
     def wrap(cls: type[Journey]) -> type[Journey]:
         journey_name = name or _snake_case(cls.__name__)
+        if not NAME.fullmatch(journey_name):
+            # It goes into workflow ids, search queries and URLs, unquoted.
+            raise ValueError(f"journey name {journey_name!r}: 1 to 100 letters, digits, '_', '-' or '.'")
         cls.spec = JourneySpec(
             name=journey_name,
             triggers=triggers,

@@ -27,8 +27,6 @@ with workflow.unsafe.imports_passed_through():
         DeliverInput,
         DeliverResult,
         IfCapped,
-        RecordConversionInput,
-        RecordSplitInput,
     )
     from journeys.contracts import search_attributes as sa
     from journeys.contracts.customers import Customer
@@ -44,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.definition import JourneySpec, Reentry, journey, workflow_id
     from workflows.goals import Goals
+    from workflows.records import Records
     from workflows.inbox import Inbox, Where, matcher
     from workflows import activity_calls, handover
     from workflows.local_time import next_local_time
@@ -51,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.variants import choose_variant
 
 
-class Journey:
+class Journey(Records):
     """Base class of every journey. Subclasses implement ``steps``."""
 
     spec: ClassVar[JourneySpec]
@@ -140,12 +139,7 @@ class Journey:
             return self._variants[name]
         variant = choose_variant(self.spec.name, name, self._customer_id, variants)
         self._variants[name] = variant
-        assert self._trigger is not None
-        await activity_calls.record_split(
-            RecordSplitInput(
-                journey=self.spec.name, customer_id=self._customer_id, entry_id=self._trigger.id, split=name, variant=variant
-            )
-        )
+        await self._record_split(name, variant)
         return variant
 
     def goal(self, event_type: str, *, exit: bool = False) -> None:
@@ -239,6 +233,7 @@ class Journey:
             journey=self.spec.name,
             step=step,
             if_capped=if_capped or self.if_capped,
+            entry_id=self._trigger.id if self._trigger is not None else None,
         )
         deferred = False
         try:
@@ -315,6 +310,8 @@ class Journey:
             trigger, after_trigger = self._inbox.take_trigger(self.spec.triggers)
             workflow.logger.info("journey %s entered by %s (%s)", self.spec.name, trigger.type, trigger.id)
         self._trigger = trigger
+        if input.carried is None:
+            await self._entered()
         # Signals that came after the trigger but before this task went to the inbox, exits
         # included (the trigger was not known yet): such an exit still ends the journey.
         exit_event = next((e for e in after_trigger if e.type in self.spec.exit_on), None)
@@ -329,6 +326,7 @@ class Journey:
             # Cancelled from outside (DELETE .../journeys/{j}): end the steps the way an exit
             # does, so a waiting send is logged cancelled and conversions are recorded.
             await self._stop(steps)
+            await self._ended("cancelled")
             raise
         if not steps.done():
             exit_event = self._exit_event
@@ -336,10 +334,12 @@ class Journey:
             await self._stop(steps)
             self._steps.finish(f"exited on {exit_event.type}")
             workflow.logger.info("journey %s exited on %s", self.spec.name, exit_event.type)
+            await self._ended("exited", exit_event.type)
             return JourneyResult(outcome="exited", exit_event_type=exit_event.type, sent=self._sent)
         steps.result()  # a bug in journey code surfaces here, as a failed workflow task
         await self._goals.flush()
         self._steps.finish("completed")
+        await self._ended("completed")
         return JourneyResult(outcome="completed", sent=self._sent)
 
     def _resume(self, carried: Carried) -> list[Event]:
@@ -382,19 +382,6 @@ class Journey:
     def _on_goal(self, event: Event) -> None:
         if self._goals.reached(event) and self._exit_event is None:
             self._exit_event = event
-
-    async def _record_conversion(self, event: Event) -> None:
-        assert self._trigger is not None
-        await activity_calls.record_conversion(
-            RecordConversionInput(
-                journey=self.spec.name,
-                customer_id=self._customer_id,
-                entry_id=self._trigger.id,
-                goal=event.type,
-                event_id=event.id,
-                variants=self._variants,
-            )
-        )
 
 
 __all__ = ["Journey", "JourneySpec", "Reentry", "journey", "workflow_id", "choose_variant", "Event", "ApplicationError"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -14,6 +15,9 @@ from api.deps import DbDep, OutboxDep
 from journeys.contracts import json_values
 from journeys.intake.event_store import store_events
 from journeys.contracts.events import MAX_BATCH, RESERVED_PREFIX, Event, EventBatch, EventsAccepted
+from journeys.telemetry import log_context, metrics
+
+log = logging.getLogger("journeys.intake")
 
 router = APIRouter(tags=["events"])
 
@@ -93,7 +97,12 @@ async def post_events(request: Request, db: DbDep, outbox: OutboxDep) -> EventsA
     except json_values.NotStrictJson as exc:
         raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": str(exc), "input": None}]) from None
     events = parse_events(body)
-    result = await store_events(db, events, needs_dispatch=lambda e: outbox.registry.cares_about(e.type))
+    # Every line about these events names them (README, "Metrics and logs").
+    with log_context.bound(event_id=log_context.joined(e.id for e in events), customer_id=log_context.only(e.customer_id for e in events)):
+        with metrics.timed(metrics.INGEST_DURATION):
+            result = await store_events(db, events, needs_dispatch=lambda e: outbox.registry.cares_about(e.type))
+        metrics.count_intake("api", len(result.accepted), len(result.duplicate_ids))
+        log.info("events stored: %d, duplicates: %d", len(result.accepted), len(result.duplicate_ids))
     outbox.submit(result.to_dispatch)
     return EventsAccepted(
         accepted=len(result.accepted), duplicates=len(result.duplicate_ids), duplicate_ids=result.duplicate_ids

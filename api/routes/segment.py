@@ -31,6 +31,7 @@ from journeys.contracts import json_values
 from api.deps import StateDep
 from journeys.intake.segment_calls import MAX_BATCH_BYTES, MAX_CALL_BYTES, CallType, SegmentBatch, SegmentCall, SegmentError, parse_call
 from journeys.intake.segment_ingest import ProfileUpdate, ingest, profile_update
+from journeys.telemetry import log_context, metrics
 
 log = logging.getLogger("journeys.segment")
 router = APIRouter(tags=["segment"])
@@ -118,12 +119,17 @@ async def _handle(request: Request, state: StateDep, call_type: CallType | None)
         except ValueError as exc:  # pydantic's ValidationError for the batch envelope
             raise Refused(400, "invalid_request", f"body: expected {{\"batch\": [calls]}}: {exc}") from None
         try:
-            result = await ingest(state.db, calls, batch_sent_at, needs_dispatch=lambda e: state.outbox.registry.cares_about(e.type))
+            with metrics.timed(metrics.INGEST_DURATION):
+                result = await ingest(state.db, calls, batch_sent_at, needs_dispatch=lambda e: state.outbox.registry.cares_about(e.type))
         except SegmentError as exc:  # found while building the events: nothing was written
             raise Refused(400, "invalid_request", str(exc)) from None
     except Refused as refused:
         log.info("segment call refused (%s): %s", refused.code, refused.message)
         return refused.response()
+    stored = [*(e.id for e in result.accepted), *result.duplicate_ids]
+    with log_context.bound(event_id=log_context.joined(stored), customer_id=log_context.only(e.customer_id for e in result.accepted)):
+        metrics.count_intake("segment", len(result.accepted), len(result.duplicate_ids))
+        log.info("segment events stored: %d, duplicates: %d", len(result.accepted), len(result.duplicate_ids))
     state.outbox.submit(result.to_dispatch)
     return JSONResponse({"success": True})
 

@@ -26,6 +26,7 @@ from api.answers import answers
 from api.guard import max_body
 from api.deps import StateDep
 from journeys.customers.identity import resolve
+from journeys.intake.email_feedback import record_unsubscribe
 from api.unsubscribe_page import done_page, error_page, preferences_page
 from journeys.customers.profiles import get_customer
 from journeys.consent.subscriptions import ALL_MARKETING, Subscriptions, load_subscriptions, set_subscriptions
@@ -63,6 +64,15 @@ async def _now_of(session: AsyncSession, claims: UnsubscribeClaims) -> Unsubscri
     customer (an anonymous visitor who signed up), the choice is that customer's."""
     customer_id = (await resolve(session, [claims.customer_id])).get(claims.customer_id, claims.customer_id)
     return claims if customer_id == claims.customer_id else replace(claims, customer_id=customer_id)
+
+
+async def _counted(state: StateDep, session: AsyncSession, claims: UnsubscribeClaims) -> None:
+    """An unsubscribe through an email's link counts against that email (journeys/analytics)."""
+    if claims.message_id is None:
+        return
+    stored = await record_unsubscribe(state.db, session, claims.message_id, claims.topic, state.outbox.registry.cares_about)
+    await session.commit()
+    state.outbox.submit(stored.to_dispatch)
 
 
 def _page(body: str, code: int = status.HTTP_200_OK) -> HTMLResponse:
@@ -113,6 +123,7 @@ async def one_click_unsubscribe(token: Token, state: StateDep) -> HTMLResponse:
         if await get_customer(session, claims.customer_id) is not None:
             await set_subscriptions(state.db, session, claims.customer_id, {claims.topic: False}, source="one-click")
             log.info("customer %s unsubscribed from %s (one-click)", claims.customer_id, claims.topic)
+            await _counted(state, session, claims)
     return _page(done_page(f"You are unsubscribed from {claims.topic} emails.", token=token))
 
 
@@ -139,6 +150,8 @@ async def save_preferences(token: Token, request: Request, state: StateDep) -> H
         if await get_customer(session, claims.customer_id) is None:
             return _page(done_page(NO_LONGER_ON_FILE))
         await set_subscriptions(state.db, session, claims.customer_id, changes, source="preferences-page")
+        if not changes.get(claims.topic, True) or not changes[ALL_MARKETING]:
+            await _counted(state, session, claims)
         subs = await _preferences(state, session, claims)
     log.info("customer %s saved email preferences", claims.customer_id)
     return _page(preferences_page(token, claims.topic, subs, saved=True))

@@ -9,6 +9,7 @@ by journeys/intake/email_feedback.py: events for journeys, suppression for bounc
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 from typing import Annotated
@@ -31,7 +32,9 @@ from journeys.providers.resend import webhook as resend
 from journeys.providers.sendgrid import webhook as sendgrid
 from journeys.providers.ses import webhook as ses
 from journeys.providers.email_events import EmailEvent, WebhookRejected
+from journeys.telemetry import log_context, metrics
 
+log = logging.getLogger("journeys.webhooks")
 router = APIRouter(tags=["webhooks"])
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -141,6 +144,11 @@ async def receive_webhook(provider: Provider, request: Request, state: StateDep)
         return JSONResponse({"detail": f"could not reach SNS: {exc}"}, status_code=status.HTTP_502_BAD_GATEWAY)
     if isinstance(events, JSONResponse):
         return events
-    result = await record_email_events(state.db, events, state.outbox.registry.cares_about)
+    # The lines about these events name the messages they are about (README, "Metrics and logs").
+    with log_context.bound(message_id=log_context.joined(e.message_id or "" for e in events)):
+        with metrics.timed(metrics.INGEST_DURATION):
+            result = await record_email_events(state.db, events, state.outbox.registry.cares_about)
+        metrics.count_intake("webhook", len(result.accepted), len(result.duplicate_ids))
+        log.info("webhook from %s: %d events, %d stored, %d duplicates", provider, len(events), len(result.accepted), len(result.duplicate_ids))
     state.outbox.submit(result.to_dispatch)
     return JSONResponse({"received": len(events), "stored": len(result.accepted), "duplicates": len(result.duplicate_ids)})

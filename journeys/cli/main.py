@@ -9,12 +9,15 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from journeys.cli import dead_letters
+from journeys.cli import dead_letters, explain
 from journeys.storage import logs
 from journeys.storage.settings import get_settings
 
 def _logging(verbose: bool = False) -> None:
-    logs.configure(verbose)
+    from journeys.telemetry import log_context
+
+    # JSON lines carry the ids the work binds (journeys/telemetry/log_context.py).
+    logs.configure(verbose, log_format=get_settings().log_format, context=log_context.current)
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
@@ -141,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     makemigration.set_defaults(func=cmd_makemigration)
 
     dead_letters.add_parser(sub)
+    explain.add_parser(sub)
 
     catcher = sub.add_parser("mailcatcher", help="run the development SMTP mail catcher")
     catcher.add_argument("--port", type=int, help="port (default: JOURNEYS_SMTP_PORT, 1025)")

@@ -36,8 +36,8 @@ class MarketingFooter:
         self.postal_address = settings.postal_address
         self.renderer = renderer
 
-    def link(self, customer_id: str, topic: str) -> UnsubscribeLink:
-        token = make_token(self.secret, customer_id, topic)
+    def link(self, customer_id: str, topic: str, message_id: str | None = None) -> UnsubscribeLink:
+        token = make_token(self.secret, customer_id, topic, message_id)
         url = f"{self.public_url}/u/{token}"
         targets = [f"<{url}>"]
         if self.mailto:

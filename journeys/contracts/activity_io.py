@@ -37,6 +37,8 @@ class DeliverInput(BaseModel):
     journey: str | None = None
     step: str | None = None
     if_capped: IfCapped = "skip"
+    # The journey entry (trigger event id) the send is part of: its A/B variants.
+    entry_id: str | None = None
 
 
 class DeliverResult(BaseModel):
@@ -68,6 +70,8 @@ class LoadCustomerResult(BaseModel):
 
 RECORD_SPLIT = "record_split"
 RECORD_CONVERSION = "record_conversion"
+RECORD_OUTCOME = "record_outcome"
+RECORD_ENTRY = "record_entry"
 
 
 class RecordSplitInput(BaseModel):
@@ -76,6 +80,7 @@ class RecordSplitInput(BaseModel):
     entry_id: str
     split: str
     variant: str
+    at: datetime | None = None  # the journey's clock (workflow.now()) when it happened
 
 
 class RecordConversionInput(BaseModel):
@@ -85,3 +90,26 @@ class RecordConversionInput(BaseModel):
     goal: str
     event_id: str
     variants: dict[str, str] = Field(default_factory=dict)
+    at: datetime | None = None  # the journey's clock (workflow.now()) when it happened
+
+
+class RecordOutcomeInput(BaseModel):
+    """How a journey run ended, for its analytics (journeys/analytics/runs.py)."""
+
+    journey: str
+    customer_id: str
+    entry_id: str
+    outcome: Literal["completed", "exited", "cancelled"]
+    exit_event: str | None = None
+    workflow_id: str = ""
+    at: datetime | None = None  # the journey's clock (workflow.now()) when it happened
+
+
+class RecordEntryInput(BaseModel):
+    """A journey run entered by its trigger event, for its analytics."""
+
+    journey: str
+    customer_id: str
+    entry_id: str
+    workflow_id: str
+    at: datetime | None = None  # the journey's clock (workflow.now()) when it happened

@@ -31,6 +31,7 @@ from journeys.contracts.journey_io import SIGNAL_EVENT, JourneyInput
 from journeys.customers.identity import aliases_of
 from journeys.storage.tables import JourneyEntryRow, utcnow
 from journeys.contracts.journey_spec import JourneyRoutes, JourneySpec, entry_key, workflow_id
+from journeys.telemetry import log_context, metrics
 
 log = logging.getLogger("journeys.dispatch")
 
@@ -60,16 +61,23 @@ class Dispatcher:
         ``aliases``, the customer's other ids (looked up if not given), are where runs they
         started before sign-up still wait (journeys/customers/identity.py).
         """
-        route = self.registry.route(event.type)
-        if route.signals and aliases is None:
-            async with self.db.session() as session:
-                aliases = await aliases_of(session, event.customer_id)
-        ids = [event.customer_id, *(aliases or [])]
-        reached = await asyncio.gather(
-            *[self._start(spec, event, customer) for spec in route.starts],
-            *[self._signal_running(spec, event, ids) for spec in route.signals],
-        )
-        return [delivery for deliveries in reached for delivery in deliveries]
+        with log_context.bound(event_id=event.id, customer_id=event.customer_id):
+            route = self.registry.route(event.type)
+            if route.signals and aliases is None:
+                async with self.db.session() as session:
+                    aliases = await aliases_of(session, event.customer_id)
+            ids = [event.customer_id, *(aliases or [])]
+            reached = await asyncio.gather(
+                *[self._start(spec, event, customer) for spec in route.starts],
+                *[self._signal_running(spec, event, ids) for spec in route.signals],
+            )
+            delivered = [delivery for deliveries in reached for delivery in deliveries]
+            for delivery in delivered:
+                metrics.DISPATCHED.labels(how=delivery.how).inc()
+                # The line that ties the event to its run: grep either id and find the other.
+                with log_context.bound(workflow_id=delivery.workflow_id):
+                    log.info("event %s (%s) reached %s (%s)", event.id, event.type, delivery.workflow_id, delivery.how)
+            return delivered
 
     async def _start(self, spec: JourneySpec, event: Event, customer: Customer | None) -> list[Delivery]:
         key = spec.key_of(event.properties)

@@ -48,6 +48,7 @@ from journeys.dispatch.failures import backoff, describe, refused
 from journeys.intake.event_store import to_event
 from journeys.storage.database import Database
 from journeys.storage.tables import CustomerAliasRow, CustomerRow, DispatchClaimRow, DispatchRow, EventRow, utcnow
+from journeys.telemetry import metrics
 
 log = logging.getLogger("journeys.outbox")
 
@@ -275,6 +276,7 @@ class Outbox:
                 outcome.done.append(row.id)
                 continue
             refusal = refused(error)
+            metrics.DISPATCHED.labels(how="refused" if refusal else "retried").inc()
             if refusal and row.refusals + 1 >= self.max_attempts:
                 # Temporal refuses this event, again: set it aside, go on with the next.
                 log.error("event %s of customer %s is a dead letter: %s", event.id, event.customer_id, describe(error))

@@ -18,11 +18,13 @@ from sqlalchemy import update
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from journeys.analytics.message_facts import record_message_event
 from journeys.storage.database import Database
-from journeys.intake.event_store import StoreResult, store_events
+from journeys.intake.event_store import StoreResult, store_events, store_in
 from journeys.contracts.events import Event, derived_id
 from journeys.consent.suppressions import suppress
-from journeys.storage.tables import MessageRow
+from journeys.storage.tables import MessageRow, utcnow
+from journeys.contracts.email_event_types import UNSUBSCRIBED
 from journeys.providers.email_events import BOUNCED, COMPLAINED, EmailEvent
 
 log = logging.getLogger("journeys.email_feedback")
@@ -46,6 +48,11 @@ async def record_email_events(db: Database, events: list[EmailEvent], registry_c
             event = _as_event(item, message)
             to_store.append(event)
             notes[event.id] = (message.id, _history_entry(item))
+            # For the figures (first of each kind per message) and the customer's timeline.
+            await record_message_event(
+                db, session, message, event_id=event.id, type=item.type, source=item.provider,
+                occurred_at=item.occurred_at, detail=item.detail or (item.bounce and f"{item.bounce} bounce"), url=item.url,
+            )
         await session.commit()
     result = await store_events(db, to_store, needs_dispatch=lambda e: bool(registry_cares(e.type)))
     if result.accepted:  # the ledger's history, once per event (a redelivered webhook adds nothing)
@@ -95,3 +102,25 @@ def _as_event(item: EmailEvent, message: MessageRow) -> Event:
 def _history_entry(item: EmailEvent) -> dict[str, Any]:
     reason = " ".join(p for p in (item.bounce and f"{item.bounce} bounce", item.url, item.detail) if p) or None
     return {"at": item.occurred_at.isoformat(timespec="seconds"), "status": item.type, "reason": reason, "via": item.provider}
+
+
+async def record_unsubscribe(
+    db: Database, session: AsyncSession, message_id: str, topic: str, registry_cares: Any
+) -> StoreResult:
+    """The customer unsubscribed through the link in message ``message_id``: counted against
+    that email (once), and an ``email.unsubscribed`` event for journeys. In the caller's
+    transaction, which also holds the subscription change."""
+    message = await session.get(MessageRow, message_id)
+    if message is None:  # erased since, or a link from before messages were named
+        return StoreResult()
+    event = Event(
+        id=derived_id("unsub_", message.id),
+        type=UNSUBSCRIBED,
+        customer_id=message.customer_id,
+        properties={"message_id": message.id, "template": message.template, "journey": message.journey, "topic": topic},
+    )
+    if not await record_message_event(
+        db, session, message, event_id=event.id, type=UNSUBSCRIBED, source="unsubscribe", occurred_at=utcnow(), detail=f"topic {topic}"
+    ):
+        return StoreResult()
+    return await store_in(session, db, [event], needs_dispatch=lambda e: bool(registry_cares(e.type)))

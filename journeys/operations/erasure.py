@@ -1,7 +1,8 @@
 """Erasing a customer (GDPR art. 17, CCPA deletion): ``DELETE /v1/customers/{id}``.
 
 What goes: the profile, the customer's events (and their outbox rows), the message log,
-journey entries, split assignments and conversions, and every Temporal run of their
+what happened to their mail (opens, clicks, bounces: ``message_events``), journey entries
+and runs, split assignments and conversions, and every Temporal run of their
 journeys, histories included (histories hold event properties and the profile). What
 stays: a SHA-256 of the email address on the suppression list, so an erased address is
 never mailed marketing again, and nothing that names the person.
@@ -41,6 +42,7 @@ from journeys.contracts.journey_spec import JourneyRoutes
 from journeys.customers.identity import aliases_of
 from journeys.dispatch import claims
 from journeys.operations.journey_control import customer_workflow_ids
+from journeys.storage.analytics_tables import JourneyRunRow, MessageEventRow
 from journeys.storage.database import Database
 from journeys.storage.tables import (
     ConversionRow,
@@ -154,7 +156,11 @@ async def _delete_rows(db: Database, customer_id: str, ids: list[str], runs: int
             await session.exec(delete(DispatchRow).where(col(DispatchRow.event_id).in_(chunk)))  # type: ignore[call-overload]
             await session.exec(delete(EventRow).where(col(EventRow.id).in_(chunk)))  # type: ignore[call-overload]
         messages = await session.exec(delete(MessageRow).where(col(MessageRow.customer_id).in_(ids)))  # type: ignore[call-overload]
-        for table in (JourneyEntryRow, SplitAssignmentRow, ConversionRow, SubscriptionRow, CustomerAliasRow):
+        # Analytics facts name the customer too: every open, click and bounce of their mail
+        # (with the URLs they clicked) and each journey run. The roll-ups are counts only.
+        for table in (
+            JourneyEntryRow, SplitAssignmentRow, ConversionRow, SubscriptionRow, CustomerAliasRow, MessageEventRow, JourneyRunRow,
+        ):
             await session.exec(delete(table).where(col(table.customer_id).in_(ids)))  # type: ignore[call-overload]
         suppressed = False
         if customer is not None:

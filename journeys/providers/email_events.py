@@ -10,13 +10,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from journeys.contracts import json_values
+from journeys.contracts.email_event_types import BOUNCED, CLICKED, COMPLAINED, DELIVERED, OPENED
 
-DELIVERED = "email.delivered"
-BOUNCED = "email.bounced"
-COMPLAINED = "email.complained"
-OPENED = "email.opened"
-CLICKED = "email.clicked"
+# What an ESP's webhook can report (unsubscribes come through our own link).
 EVENT_TYPES = frozenset({DELIVERED, BOUNCED, COMPLAINED, OPENED, CLICKED})
+__all__ = ["BOUNCED", "CLICKED", "COMPLAINED", "DELIVERED", "OPENED", "EVENT_TYPES"]
 
 # The key under which we attach our own message id (custom args, metadata, tags, user variables).
 MESSAGE_ID_KEY = "journeys_message_id"

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from journeys.providers.base import EmailSender, OutgoingEmail, PermanentSendError, TransientSendError
+from journeys.telemetry import metrics
 
 log = logging.getLogger("journeys.esp.failover")
 
@@ -115,7 +116,8 @@ class FailoverSender:
         if before is not None:
             await before(sender.name)
         try:
-            esp_id = await sender.send(email)
+            with metrics.timed(metrics.ESP_REQUEST_DURATION, esp=sender.name):  # the ESP's own time, answered or not
+                esp_id = await sender.send(email)
         except (PermanentSendError, TransientSendError) as exc:
             exc.esp = sender.name
             if isinstance(exc, TransientSendError):

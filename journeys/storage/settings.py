@@ -123,6 +123,22 @@ class Settings(BaseSettings):
     # Topics a customer must opt in to (comma-separated); every other topic is opt-out.
     opt_in_topics: str = ""
 
+    # ----- open and click tracking (journeys/tracking) -----
+    # What a sender of each kind expects: marketing measures opens and clicks; transactional
+    # mail (password resets, receipts) carries its links as written. A template's
+    # template.toml may say otherwise (track_opens, track_clicks).
+    track_opens_marketing: bool = True
+    track_clicks_marketing: bool = True
+    track_opens_transactional: bool = False
+    track_clicks_transactional: bool = False
+    # A click this soon after sending is a link scanner (a person has not read it yet).
+    tracking_scanner_window_seconds: float = Field(default=10.0, ge=0)
+    # Different links of one message clicked within this many seconds: a scanner.
+    tracking_burst_seconds: float = Field(default=2.0, ge=0)
+    # Behind a proxy that sets X-Forwarded-For: read the client's address from it (the
+    # address the proxy appended). Off, the header is the client's to forge and is ignored.
+    trust_forwarded_for: bool = False
+
     # Outbox relay: how often it looks for events Temporal has not taken yet.
     relay_interval_seconds: float = Field(default=1.0, gt=0)
     dispatch_concurrency: int = Field(default=64, ge=1)
@@ -133,6 +149,20 @@ class Settings(BaseSettings):
     # to the ESP, or this long after its first: the message is failed, a dead letter.
     send_max_attempts: int = Field(default=8, ge=1)
     send_max_retry_seconds: float = Field(default=3600.0, gt=0)
+
+    # ----- metrics and logs (journeys/telemetry, README "Metrics and logs") -----
+    # "json": one JSON object a line, with the ids of the work (event, workflow, message).
+    log_format: Literal["text", "json"] = "text"
+    # The worker's Prometheus endpoints (the API serves GET /metrics on its own port):
+    # ours, and the Temporal SDK's. 0 turns one off. Loopback unless told otherwise.
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    temporal_metrics_port: int = Field(default=9465, ge=0, le=65535)
+    metrics_bind: str = "127.0.0.1"
+
+    # ----- analytics (journeys/analytics) -----
+    # An A/B variant needs this many entries (and five conversions and non-conversions)
+    # before its significance is given; below it: "not enough data yet".
+    analytics_min_sample: int = Field(default=100, ge=1)
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_production(self) -> "Settings":

@@ -154,6 +154,17 @@ class MessageRow(SQLModel, table=True):
     # failed or unknown messages are dead letters until an operator retries or discards them
     resolution: str | None = Field(default=None, max_length=20)  # retried | discarded
     resolved_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    # The journey entry (trigger event id) the send belongs to: its A/B variants.
+    entry_id: str | None = Field(default=None, max_length=200)
+    # The links of the email, in order, as tracked redirects name them (journeys/tracking).
+    links: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    # The first time each happened, for a person (not a scanner or an image proxy).
+    delivered_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    opened_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    clicked_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    bounced_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    complained_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    unsubscribed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
 class JourneyEntryRow(SQLModel, table=True):
@@ -178,6 +189,8 @@ class SplitAssignmentRow(SQLModel, table=True):
     __tablename__ = "split_assignments"
     __table_args__ = (
         UniqueConstraint("journey", "customer_id", "entry_id", "split", name="uq_split_assignments"),
+        # An entry's variants, whichever id the customer goes by now (analytics).
+        Index("ix_split_assignments_entry", "journey", "entry_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

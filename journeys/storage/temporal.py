@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.contracts import search_attributes
@@ -13,8 +14,10 @@ from journeys.storage.settings import Settings
 DATA_CONVERTER = pydantic_data_converter
 
 
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
-    """``lazy``: don't fail now if Temporal is away (the API keeps accepting events)."""
+async def connect(settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
+    """``lazy``: don't fail now if Temporal is away (the API keeps accepting events).
+    ``runtime``: the process's (journeys/telemetry/endpoints.py: SDK metrics, core logs);
+    None: temporalio's default."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
@@ -22,6 +25,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         api_key=settings.temporal_api_key,
         tls=settings.temporal_tls or bool(settings.temporal_api_key),
         lazy=lazy,
+        runtime=runtime,
     )
 
 

@@ -8,6 +8,7 @@ bounce. Every template must declare it: the worker refuses to start otherwise.
     # templates/cart_reminder/template.toml
     category = "marketing"
     topic = "offers"
+    # optional: track_opens = true|false, track_clicks = true|false (else the category's default)
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ class TemplateInfo:
     name: str
     category: Category
     topic: str | None  # marketing only
+    # Open and click tracking (journeys/tracking): None means the category's default
+    # (settings track_opens_marketing, ...); template.toml's track_opens / track_clicks.
+    track_opens: bool | None = None
+    track_clicks: bool | None = None
 
     @property
     def is_marketing(self) -> bool:
@@ -98,15 +103,25 @@ def _read(folder: Path) -> TemplateInfo:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise TemplateError(f"{meta}: {exc}") from exc
     category, topic = data.get("category"), data.get("topic")
+    opens, clicks = _flag(meta, data, "track_opens"), _flag(meta, data, "track_clicks")
     if category == "transactional":
         if topic is not None:
             raise TemplateError(f"{meta}: a transactional template has no topic (remove topic = {topic!r})")
-        return TemplateInfo(folder.name, "transactional", None)
+        return TemplateInfo(folder.name, "transactional", None, opens, clicks)
     if category == "marketing":
         if not isinstance(topic, str) or not TOPIC_PATTERN.match(topic) or topic in RESERVED_TOPICS:
             raise TemplateError(
                 f"{meta}: a marketing template needs topic = \"<topic>\" (lower case letters, digits, _ or -; "
                 f"not {', '.join(sorted(RESERVED_TOPICS))}), got {topic!r}"
             )
-        return TemplateInfo(folder.name, "marketing", topic)
+        return TemplateInfo(folder.name, "marketing", topic, opens, clicks)
     raise TemplateError(f"{meta}: category is {category!r}; expected {example}")
+
+
+def _flag(meta: Path, data: dict[str, object], name: str) -> bool | None:
+    """A tracking switch: true, false, or absent (the category's default). Anything else
+    ("no", 0) is refused: a typo must not quietly track a password reset."""
+    value = data.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    raise TemplateError(f"{meta}: {name} must be true or false, got {value!r}")

@@ -38,6 +38,7 @@ from journeys.customers.profiles import get_customer, upsert_customer
 from journeys.dispatch.dispatcher import Dispatcher
 from journeys.providers.base import OutgoingEmail
 from journeys.storage.database import Database
+from journeys.intake.event_store import store_events
 from journeys.storage.migrate import upgrade
 from journeys.storage.settings import Settings
 from journeys.storage.tables import MessageRow
@@ -141,6 +142,9 @@ class JourneyEnv:
 
     async def _dispatch(self, event: Event, settle: bool) -> Event:
         customer = event.customer_id
+        # Kept in the event store as the API keeps it (the customer's timeline reads it);
+        # handed to the journeys here, not by the outbox.
+        await store_events(self.db, [event], needs_dispatch=lambda _: False)
         async with self.db.session() as session:
             profile = await get_customer(session, customer)
         # Count what each journey run should receive, so settle() knows when it has.

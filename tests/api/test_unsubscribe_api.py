@@ -134,3 +134,36 @@ async def test_a_link_sent_to_a_visitor_works_for_the_customer_they_became(
         answer = await mailbox_provider.post(f"{live_api}/u/{token}", **ONE_CLICK)  # type: ignore[arg-type]
     assert answer.status_code == 200 and "unsubscribed from offers" in answer.text
     assert (await subscriptions(api, "ann"))["topics"]["offers"] is False, "the customer they became is unsubscribed"
+
+
+async def test_an_unsubscribe_counts_against_the_email_it_came_in(
+    api: httpx.AsyncClient, api_app: FastAPI, secret: str, ann: str
+) -> None:
+    from sqlmodel import select
+
+    from journeys.analytics.report import figures
+    from journeys.storage.analytics_tables import MessageEventRow
+    from journeys.storage.tables import EventRow, MessageRow, utcnow
+
+    db = api_app.state.journeys.db
+    now = utcnow()
+    async with db.session() as session:
+        session.add(MessageRow(
+            id="m-offer", idempotency_key="journey:promo:ann/e1/send:cart_reminder", customer_id=ann, journey="promo",
+            step="send:cart_reminder", template="cart_reminder", status="sent", created_at=now, updated_at=now,
+        ))
+        await session.commit()
+    token = make_token(secret, ann, "offers", "m-offer")
+    for _ in range(2):  # a second click on the link counts nothing more
+        assert (await api.post(f"/u/{token}", **ONE_CLICK)).status_code == 200  # type: ignore[arg-type]
+    async with db.session() as session:
+        recorded = (await session.exec(select(MessageEventRow))).all()
+        stored = (await session.exec(select(EventRow).where(EventRow.type == "email.unsubscribed"))).all()
+        row = await session.get(MessageRow, "m-offer")
+    assert [(r.message_id, r.type, r.source) for r in recorded] == [("m-offer", "email.unsubscribed", "unsubscribe")]
+    assert [e.properties["message_id"] for e in stored] == ["m-offer"], "journeys can wait for it"
+    assert row is not None and row.unsubscribed_at is not None
+    [step] = (await figures(db, "promo", None, None, min_sample=1)).steps
+    assert step.unsubscribed == 1
+    old_link = make_token(secret, ann, "product")  # from mail sent before links named their email
+    assert (await api.post(f"/u/{old_link}", **ONE_CLICK)).status_code == 200  # type: ignore[arg-type]

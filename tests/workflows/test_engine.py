@@ -176,6 +176,20 @@ async def test_split_is_deterministic_weighted_and_recorded_with_goal_conversion
     assert sorted(r.customer_id for r in converted) == sorted(buyers)
     assert all(r.variants == {"email": variants[r.customer_id]} and r.goal == "promo.bought" for r in converted)
 
+    # The same story in the journey's figures: entries, how each ended, sends, per variant.
+    from journeys.analytics.report import figures
+
+    report = await figures(journey_env.db, "promo", None, None, min_sample=1)
+    assert (report.entered, report.converted) == (len(customers) + 1, {"promo.bought": len(buyers)})
+    assert report.exited == {"promo.bought": len(buyers)} and report.completed == len(customers) - len(buyers)
+    assert report.active == 1, "the second entry is still in its week"
+    by_variant = {v.variant: v for v in report.splits[0].variants}
+    for name in ("a", "b"):
+        entries = [c for c in customers if variants[c] == name] + ([customers[0]] if variants[customers[0]] == name else [])
+        assert by_variant[name].entered == len(entries)
+        assert by_variant[name].converted.get("promo.bought", 0) == len([c for c in buyers if variants[c] == name])
+        assert [(s.step, s.sent) for s in by_variant[name].steps] == [("send:" + ("welcome" if name == "a" else "getting_started"), len(entries))]
+
 
 def test_split_weights_are_respected_and_zero_means_never() -> None:
     from workflows.engine import choose_variant

@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import journeys.storage.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import journeys.storage.analytics_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import journeys.storage.tables  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata

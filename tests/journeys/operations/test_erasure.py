@@ -15,6 +15,7 @@ from journeys.operations.erasure import erase_customer
 from journeys.consent.suppressions import email_hash
 from journeys.intake.event_store import store_events
 from journeys.contracts.events import Event
+from journeys.storage.analytics_tables import JourneyRunRow, MessageEventRow
 from journeys.storage.tables import CustomerRow, DispatchClaimRow, DispatchRow, EventRow, MessageRow, SuppressionRow, utcnow
 from workflows.registry import discover
 
@@ -28,6 +29,12 @@ async def test_erasure_removes_personal_rows_and_suppresses_the_hashed_address(
         now = utcnow()
         session.add(MessageRow(id="m1", idempotency_key="k1", customer_id="gone", template="welcome", status="sent",
                                to_email="Gone@Example.com", created_at=now, updated_at=now))
+        # What analytics kept: a click on their email (with the URL) and their journey runs.
+        for who in ("gone", "stays"):
+            session.add(MessageEventRow(id=f"hit-{who}", message_id="m1", customer_id=who, type="email.clicked",
+                                        source="tracking", url=f"https://shop.example/{who}", occurred_at=now))
+            session.add(JourneyRunRow(journey="welcome", customer_id=who, entry_id=f"e-{who}",
+                                      workflow_id=f"journey:welcome:{who}", entered_at=now))
         await session.commit()
     await store_events(db, [Event(id="e1", type="user.signed_up", customer_id="gone"),
                             Event(id="e2", type="user.signed_up", customer_id="stays")])
@@ -41,6 +48,8 @@ async def test_erasure_removes_personal_rows_and_suppresses_the_hashed_address(
         assert [e.id for e in (await session.exec(select(EventRow))).all()] == ["e2"]
         assert [d.event_id for d in (await session.exec(select(DispatchRow))).all()] == ["e2"]
         assert (await session.exec(select(MessageRow))).all() == []
+        assert [e.id for e in (await session.exec(select(MessageEventRow))).all()] == ["hit-stays"]
+        assert [r.customer_id for r in (await session.exec(select(JourneyRunRow))).all()] == ["stays"]
         suppressed = await session.get(SuppressionRow, (email_hash("gone@example.com"), "erased"))
     assert suppressed is not None and "gone" not in suppressed.email_sha256
     assert await erase_customer(db, dev_server.client, discover(), "gone") is None

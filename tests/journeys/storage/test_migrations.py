@@ -5,7 +5,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import journeys.storage.tables  # noqa: F401  (registers the tables)
+import journeys.storage.analytics_tables  # noqa: F401  (registers the tables)
+import journeys.storage.tables  # noqa: F401
 from journeys.storage.database import sync_url
 
 

@@ -126,3 +126,19 @@ def test_shipped_templates_are_all_declared() -> None:
     assert catalog.get("welcome").category == "transactional"
     assert catalog.get("getting_started").is_marketing
     assert catalog.get("cart_reminder").is_marketing
+
+
+def test_tracking_switches_default_to_the_category_and_may_be_set(tmp_path: Path) -> None:
+    _template(tmp_path, "plain", 'category = "marketing"\ntopic = "offers"\n')
+    _template(tmp_path, "quiet", 'category = "marketing"\ntopic = "offers"\ntrack_clicks = false\n')
+    _template(tmp_path, "reset", 'category = "transactional"\ntrack_opens = true\ntrack_clicks = false\n')
+    catalog = TemplateCatalog(tmp_path)
+    assert (catalog.get("plain").track_opens, catalog.get("plain").track_clicks) == (None, None)
+    assert (catalog.get("quiet").track_opens, catalog.get("quiet").track_clicks) == (None, False)
+    assert (catalog.get("reset").track_opens, catalog.get("reset").track_clicks) == (True, False)
+
+
+@pytest.mark.parametrize("value", ['"no"', "0", "1", '"false"', "[]"])
+def test_a_tracking_switch_that_is_not_a_boolean_is_refused(tmp_path: Path, value: str) -> None:
+    message = _error(tmp_path, f'category = "marketing"\ntopic = "offers"\ntrack_clicks = {value}\n')
+    assert "track_clicks must be true or false" in message and "template.toml" in message
