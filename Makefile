@@ -7,13 +7,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test bench chaos lint install clean help
+.PHONY: dev test bench chaos lint screenshots install clean help
 
 help:
 	@echo "make dev    run Temporal dev server, worker, API and mail catcher (Ctrl-C stops)"
 	@echo "make test   run the test suite"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make chaos  the fault suite: kill, stop and starve the real stack, count what is lost or doubled"
+	@echo "make screenshots  refresh docs/screenshots/ (the dashboard in Chromium)"
 	@echo "make lint   ruff (unused and undefined names), mypy and the import layers (import-linter)"
 
 $(STAMP): pyproject.toml
@@ -35,6 +36,9 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
+
+screenshots: $(STAMP)
+	JOURNEYS_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots JOURNEYS_TEST_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/api/dashboard/test_dashboard_browser.py tests/api/dashboard/test_template_previews_browser.py
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check journeys api workflows activities worker.py bench chaos tests

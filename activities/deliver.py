@@ -56,7 +56,9 @@ from activities.ledger import Ledger, entry, message_id_for
 from activities.sending import Bounds, SendAttempt
 from journeys.consent.policy import Decision, SendPolicy
 from journeys.templating.renderer import RenderedEmail, TemplateError, TemplateRenderer
+from journeys.analytics.message_facts import count_final
 from journeys.consent.unsubscribe_footer import MarketingFooter
+from journeys.operations.template_preview import compose
 from journeys.customers.profiles import get_customer
 from journeys.contracts.customers import Customer
 from journeys.storage.database import Database
@@ -193,8 +195,9 @@ class DeliveryActivities:
     async def cancel_deferred(self, input: CancelDeferredInput) -> None:
         """The journey ended while this send waited: log it as cancelled, if it still waits
         (compare-and-set: a send that went out meanwhile keeps its ``sent``)."""
+        now = policy_clock()
         async with self.db.session() as session:
-            await session.exec(  # type: ignore[call-overload]
+            moved = await session.exec(  # type: ignore[call-overload]
                 update(MessageRow)
                 .where(col(MessageRow.idempotency_key) == input.idempotency_key, col(MessageRow.status) == "deferred")
                 .values(
@@ -202,10 +205,17 @@ class DeliveryActivities:
                     reason=input.reason,
                     deferred_until=None,
                     updated_at=utcnow(),
-                    history=self.db.json_append(MessageRow.history, entry(policy_clock(), "cancelled", input.reason)),
+                    counted_at=now,
+                    history=self.db.json_append(MessageRow.history, entry(now, "cancelled", input.reason)),
                 )
+                .returning(col(MessageRow.id))
                 .execution_options(synchronize_session=False)
             )
+            cancelled = moved.scalar_one_or_none()
+            if cancelled is not None:  # counted once, in the transaction that moved it
+                row = await session.get(MessageRow, cancelled)
+                assert row is not None
+                await count_final(self.db, session, row, "cancelled", now)
             await session.commit()
 
     async def _decided(self, ledger: Ledger, customer: Customer, info: TemplateInfo, decision: Decision) -> DeliverResult:
@@ -219,15 +229,13 @@ class DeliveryActivities:
     def _compose(
         self, input: DeliverInput, customer: Customer, info: TemplateInfo, message_id: str
     ) -> tuple[RenderedEmail, dict[str, str]]:
-        """The rendered email and its extra headers (marketing: unsubscribe link and footer;
-        the link names the message, so an unsubscribe is counted against its send step)."""
-        context = {**input.context, "customer": customer.model_dump(mode="json")}
-        if not info.is_marketing:
-            return self.renderer.render(input.template, context), {}
-        assert info.topic
-        link = self.footer.link(customer.id, info.topic, message_id)
-        rendered = self.renderer.render(input.template, {**context, **self.footer.context(link)})
-        return self.footer.apply(rendered, link, info.topic, input.template), link.headers
+        """The rendered email and its extra headers (marketing: unsubscribe link naming the
+        message, so an unsubscribe is counted against its send step; footer; List-Id), by
+        the one composition previews use too (journeys/operations/template_preview.py)."""
+        return compose(
+            self.renderer, self.footer, self.from_email, input.template, info, customer.model_dump(mode="json"),
+            input.context, message_id,
+        )
 
 
 def policy_clock() -> datetime:

@@ -90,9 +90,11 @@ class Ledger:
             fresh = self.new_row(customer.email if customer else None, info)
             fresh.status, fresh.reason, fresh.deferred_until = status, reason, until
             fresh.history = [entry(self.now, status, reason)]
+            if status in FINAL:
+                fresh.counted_at = fresh.created_at
             if await self._insert(fresh):
                 if status in FINAL:
-                    await count_final(self.db, self.session, fresh, status)
+                    await count_final(self.db, self.session, fresh, status, fresh.created_at)
                 await self.session.commit()
                 return result_of(fresh, customer)
             row = await self.row()  # another attempt wrote it a moment ago
@@ -166,6 +168,8 @@ class Ledger:
         """Compare-and-set: from the status and attempt count this attempt saw, or not at all."""
         now = max(self.now, utcnow())
         changes = {"status": status, "reason": reason, "updated_at": utcnow(), **values}
+        if status in FINAL:
+            changes["counted_at"] = now
         statement = (
             update(MessageRow)
             .where(col(MessageRow.id) == row.id, col(MessageRow.status) == row.status, col(MessageRow.attempts) == row.attempts)
@@ -176,7 +180,7 @@ class Ledger:
         )
         moved = (await self.session.exec(statement)).first() is not None  # type: ignore[call-overload]
         if moved and status in FINAL:  # counted once: a final status never changes (compare-and-set)
-            await count_final(self.db, self.session, row, status)
+            await count_final(self.db, self.session, row, status, now)
         await self.session.commit()
         if moved:  # kept in step without marking the row dirty (which would cost an UPDATE)
             set_committed_value(row, "history", [*row.history, entry(now, status, reason)])

@@ -46,6 +46,7 @@ _WHY = {
     400: "the request is not what the route takes",
     401: "missing or invalid API key (`Authorization: Bearer <API key>`)",
     404: "no such resource (for an unsubscribe or tracked link: not one we signed)",
+    409: "conflicts with what is on record (an id used for another request, a suppressed address): nothing was done",
     413: "the body is over this route's limit (`x-max-body-bytes`)",
     422: "invalid request: each entry names a field (`loc`) and says why (`msg`)",
     502: "an upstream the route had to reach did not answer",

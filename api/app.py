@@ -29,6 +29,7 @@ from api.routes import (
     segment,
     subscriptions,
     suppressions,
+    templates,
     timeline,
     tracking,
     unsubscribe,
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     authed = [Depends(require_api_key)]
     for router in (
         events.router, customers.router, timeline.router, journeys.router, analytics.router, subscriptions.router,
-        suppressions.router, dead_letters.router,
+        suppressions.router, dead_letters.router, templates.router,
     ):
         app.include_router(router, dependencies=authed, responses=AUTHED)
     # Segment SDKs authenticate their own way (write key as basic-auth user, or in the body).

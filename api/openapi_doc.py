@@ -61,7 +61,18 @@ def _complete(document: dict[str, Any], catalog: TemplateCatalog) -> dict[str, A
         {"properties": {topic: {"type": "boolean"} for topic in topics}, "additionalProperties": False},
     )
     _narrow(schemas, "CustomerIn", "timezone", {"enum": sorted(time_zones())})
+    _template_names(document, catalog.names())
     return document
+
+
+def _template_names(document: dict[str, Any], names: list[str]) -> None:
+    """The ``{name}`` of the template routes (api/routes/templates.py): this installation's templates."""
+    for template, operations in document.get("paths", {}).items():
+        if template.startswith("/v1/templates/{name}"):
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                    if parameter.get("in") == "path" and parameter.get("name") == "name":
+                        parameter.setdefault("schema", {})["enum"] = names
 
 
 def _strict_json(node: Any) -> None:

@@ -32,6 +32,8 @@ class MessageOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    # A test send (POST /v1/templates/{name}/test-send): not counted anywhere, never a dead letter.
+    test: bool = False
 
     @classmethod
     def from_row(cls, row: MessageRow) -> "MessageOut":

@@ -71,12 +71,12 @@ async def _write_path_agrees(db: Database) -> None:
     await runs.record_split(db, "welcome", "c", "bench-e1", "subject", "a", START)
     row = MessageRow(
         id=uuid.uuid4().hex, idempotency_key="journey:welcome:c/bench-e1/send:first", customer_id="c", journey="welcome",
-        step="send:first", template="t", status="sent", entry_id="bench-e1", created_at=START, updated_at=START,
+        step="send:first", template="t", status="sent", entry_id="bench-e1", created_at=START, updated_at=START, counted_at=START,
     )
     async with db.session() as session:
         session.add(row)
         await session.commit()
-        await count_final(db, session, row, "sent")
+        await count_final(db, session, row, "sent", START)
         for i, kind in enumerate((DELIVERED, OPENED, CLICKED)):
             await record_message_event(db, session, row, event_id=f"bench-{row.id}-{i}", type=kind, source="bench", occurred_at=START)
         await session.commit()

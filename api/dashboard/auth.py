@@ -21,6 +21,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from starlette.responses import Response
 
@@ -32,6 +33,7 @@ _LABEL = b"journeys dashboard session v1"
 _COOKIE_SHAPE = re.compile(r"v1\.([0-9]{1,12})\.([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{43})")
 # Where a login may send the browser on: a dashboard page of this site, nothing else.
 _NEXT_SHAPE = re.compile(r"/dashboard(?:[/?][^\\\x00-\x20\x7f]*)?")
+_NOT_NEXT = {f"{PATH}/login", f"{PATH}/logout"}
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,16 @@ def clear_cookie(response: Response, *, secure: bool) -> None:
 
 
 def safe_next(target: str | None) -> str:
-    """A page to go on to after logging in: only a dashboard path (no open redirect)."""
-    return target if target and _NEXT_SHAPE.fullmatch(target) else PATH
+    """A page to go on to after logging in: only a dashboard path (no open redirect: not
+    another host, not ``//host`` or ``/\\host``, no dot segment climbing out of /dashboard),
+    and not the login or logout again (a logged-in login page sends the browser on, and a
+    ``next`` naming the login page would bounce it through the login again and again)."""
+    if not target or not _NEXT_SHAPE.fullmatch(target):
+        return PATH
+    path = unquote(target.split("?", 1)[0])
+    if any(s in (".", "..") for s in path.split("/")) or path.rstrip("/") in _NOT_NEXT:
+        return PATH
+    return target
 
 
 def _mac(api_key: str, purpose: str, text: str) -> str:

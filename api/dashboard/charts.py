@@ -12,10 +12,10 @@ from markupsafe import Markup, escape
 
 from journeys.analytics.report import Funnel, StepFigures
 
-WIDTH = 900
+WIDTH = 1000
 LABEL_WIDTH = 250  # labels right-aligned in this column
 BAR_LEFT = LABEL_WIDTH + 10
-BAR_WIDTH = 440
+BAR_WIDTH = 560
 ROW = 28
 BAR = 18
 MAX_LABEL = 34  # characters; the whole name is in the bar's tooltip
@@ -53,20 +53,31 @@ def funnel_bars(funnel: Funnel) -> list[Bar]:
     return bars
 
 
+def tick_step(largest: int) -> int:
+    """A round step (1, 2 or 5 times a power of ten) giving at most five ticks up to ``largest``."""
+    power = 1
+    while True:
+        for factor in (1, 2, 5):
+            if largest <= 4 * factor * power:
+                return factor * power
+        power *= 10
+
+
 def bar_chart(bars: list[Bar], title: str) -> Markup:
     """Horizontal bars on one scale (the largest value), each labelled with its count and,
     where it has one, its share of what it follows from."""
-    top = max([b.value for b in bars] + [1])
+    step = tick_step(max([b.value for b in bars] + [1]))
+    top = step * -(-max([b.value for b in bars] + [1]) // step)  # the largest value, rounded up to a tick
     height = len(bars) * ROW + 34
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
         f'height="{height}" role="img" aria-label="{escape(title)}" font-family="system-ui, sans-serif" font-size="13">',
         f"<title>{escape(title)}</title>",
     ]
-    for tick in (0, 0.25, 0.5, 0.75, 1):  # light guides at quarters of the scale
-        x = BAR_LEFT + tick * BAR_WIDTH
+    for tick in range(0, top + 1, step):  # light guides at round numbers
+        x = BAR_LEFT + tick / top * BAR_WIDTH
         parts.append(f'<line x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{height - 26}" stroke="#e4e7ec"/>')
-        parts.append(f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle" fill="#8a94a3">{escape(f"{round(top * tick):,}")}</text>')
+        parts.append(f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle" fill="#8a94a3">{tick:,}</text>')
     for i, bar in enumerate(bars):
         y = 8 + i * ROW
         length = bar.value / top * BAR_WIDTH

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -19,6 +20,7 @@ router = APIRouter()
 LISTED = 200
 MAX_ID = 80  # as the JSON API's path takes them (api/routes/dead_letters.py)
 KINDS: dict[str, Kind] = {"event": "event", "message": "message"}
+_LETTER_ID = re.compile(r"[em][A-Za-z0-9]{1,%d}" % (MAX_ID - 1))  # as api/routes/dead_letters.py takes them
 # What the page says after a button, by outcome; only these words, never text from the URL.
 NOTICES = {
     "retried-event": "{id} is back in the outbox: it is being handed to Temporal now.",
@@ -36,8 +38,9 @@ async def dead_letters_page(request: Request, state: StateDep) -> Response:
         return pages.to_login(request)
     kind = KINDS.get(request.query_params.get("kind", ""))
     letters = await dead_letters.list_dead_letters(state.db, state.registry, kind=kind, limit=LISTED)
-    done, letter_id = request.query_params.get("done", ""), request.query_params.get("id", "")[:MAX_ID]
-    notice = NOTICES[done].format(id=letter_id) if done in NOTICES and letter_id else None
+    done, letter_id = request.query_params.get("done", ""), request.query_params.get("id", "")
+    # The id is the one text from the URL the notice repeats: only if it has a dead letter's shape.
+    notice = NOTICES[done].format(id=letter_id) if done in NOTICES and _LETTER_ID.fullmatch(letter_id) else None
     return await pages.page(
         state, session, "dead_letters.html", current="dead-letters", title="Dead letters",
         letters=letters, kind=kind, notice=notice, problem=done in ("gone", "cannot"), listed=LISTED,
@@ -62,7 +65,7 @@ async def _act(request: Request, state: AppState, letter_id: str, action: str) -
         return await pages.forbidden(state, session)
     outcome = "gone"
     try:
-        if len(letter_id) > MAX_ID:
+        if not plausible(letter_id):
             raise NotADeadLetter(letter_id)
         if action == "retry":
             letter, to_dispatch = await dead_letters.retry(state.db, state.registry, letter_id)
@@ -77,3 +80,11 @@ async def _act(request: Request, state: AppState, letter_id: str, action: str) -
         outcome = "cannot"
     # Post/redirect/get: a reload shows the list again instead of sending the form twice.
     return pages.redirect("/dashboard/dead-letters?" + urlencode({"done": outcome, "id": letter_id[:MAX_ID]}))
+
+
+def plausible(letter_id: str) -> bool:
+    """The shape of a dead letter's id, and an event's row id within a database integer
+    (a longer one would be an overflow error, not "no such dead letter")."""
+    if not _LETTER_ID.fullmatch(letter_id):
+        return False
+    return not (letter_id[0] == "e" and letter_id[1:].isdigit() and int(letter_id[1:]) >= 2**63)

@@ -14,6 +14,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.dashboard import charts, pages
 from api.deps import StateDep
+from journeys.analytics.report import SplitFigures, StepFigures
+from journeys.analytics.significance import control_of
 from journeys.operations import journey_analytics
 
 router = APIRouter()
@@ -102,6 +104,9 @@ async def journey_page(journey: str, request: Request, state: StateDep) -> Respo
         figures = await journey_analytics.analytics(
             state.outbox.client, state.db, journey, span.since, span.until, state.settings.analytics_min_sample
         )
+        for split in figures.splits:  # the control first: the row the others are compared with
+            control = control_of([v.variant for v in split.variants])
+            split.variants.sort(key=lambda v: (v.variant != control, v.variant))
     return await pages.page(
         state, session, "journey.html", current="journeys", title=journey, status=422 if span.error else 200,
         span=span, presets=presets(_today()), action=f"/dashboard/journeys/{journey}", journey=journey,
@@ -111,4 +116,19 @@ async def journey_page(journey: str, request: Request, state: StateDep) -> Respo
         min_sample=state.settings.analytics_min_sample,
         # The goals any variant of each split reached: one column each.
         split_goals={s.split: sorted({g for v in s.variants for g in v.converted}) for s in (figures.splits if figures else [])},
+        split_steps={s.split: split_steps(s) for s in (figures.splits if figures else [])},
+        controls={s.split: control_of([v.variant for v in s.variants]) for s in (figures.splits if figures else [])},
     )
+
+
+def split_steps(split: SplitFigures) -> list[tuple[str, StepFigures]]:
+    """(variant, its figures) for each step, steps in the funnel's order and each step's
+    variants side by side: what a subject-line test compares is one step's opens."""
+    by_name = {s.step: s for v in split.variants for s in v.steps}
+    order = charts.ordered_steps([StepFigures(step=name, sent=sum(s.sent for v in split.variants for s in v.steps if s.step == name)) for name in by_name])
+    rows = []
+    for step in order:
+        for v in split.variants:
+            mine = next((s for s in v.steps if s.step == step.step), None)
+            rows.append((v.variant, mine or StepFigures(step=step.step)))
+    return rows

@@ -80,8 +80,8 @@ def session_of(request: Request, state: AppState) -> auth.Session | None:
 def to_login(request: Request) -> RedirectResponse:
     """303 to the login page; a page asked for by GET is where the login goes on to."""
     target = "/dashboard/login"
-    if request.method == "GET" and request.url.path != "/dashboard":
-        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method == "GET" and wanted != auth.PATH:
         target += "?" + urlencode({"next": wanted})
     return redirect(target)
 

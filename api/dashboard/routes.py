@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.dashboard import customer_pages, dead_letter_pages, journey_pages, login
+from api.dashboard import customer_pages, dead_letter_pages, journey_pages, login, template_pages
 
 router = APIRouter(include_in_schema=False)
-for pages_router in (login.router, journey_pages.router, dead_letter_pages.router, customer_pages.router):
+for pages_router in (login.router, journey_pages.router, dead_letter_pages.router, customer_pages.router, template_pages.router):
     router.include_router(pages_router)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.answers import answers
 from api.deps import CustomerId, StateDep, no_customer
+from journeys.customers.identity import resolve
 from journeys.customers.profiles import is_known
 from journeys.operations.timeline import MAX_ITEMS, Timeline, timeline
 
@@ -25,6 +26,7 @@ async def customer_timeline(
     customer_id: CustomerId, state: StateDep, limit: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 1000
 ) -> Timeline:
     async with state.db.session() as session:
-        if not await is_known(session, customer_id):
+        owner = (await resolve(session, [customer_id])).get(customer_id, customer_id)  # a merged id: its customer's
+        if not await is_known(session, owner):
             raise no_customer(customer_id)
     return await timeline(state.db, state.outbox.client, state.registry, customer_id, limit)

@@ -47,13 +47,22 @@ class MessageFacts(Protocol):
     customer_id: str
     entry_id: str | None
     created_at: datetime
+    counted_at: datetime | None
 
 
-async def count_final(db: Database, session: AsyncSession, message: MessageFacts, status: str) -> None:
-    """The step reached ``status`` for good. Does not commit."""
+def cohort_of(message: MessageFacts) -> datetime:
+    """The time a message's figures count at: when it reached its final status (a send
+    deferred overnight counts in the morning it went out); rows from before that was
+    recorded, when they were first decided."""
+    return message.counted_at or message.created_at
+
+
+async def count_final(db: Database, session: AsyncSession, message: MessageFacts, status: str, at: datetime) -> None:
+    """The step reached ``status`` for good at ``at`` (the caller stores it as the row's
+    ``counted_at``, in the same transaction). Does not commit."""
     variants = await variants_of(session, message.journey, message.entry_id)
     await bump(
-        db, session, journey=message.journey or "", step=message.step or "", at=message.created_at,
+        db, session, journey=message.journey or "", step=message.step or "", at=at,
         metric=SENT if status == "sent" else decision(status), variants=variants,
     )
 
@@ -103,4 +112,4 @@ async def _first(db: Database, session: AsyncSession, message: MessageFacts, typ
     )
     if stamped.first() is not None:
         variants = await variants_of(session, message.journey, message.entry_id)
-        await bump(db, session, journey=message.journey or "", step=message.step or "", at=message.created_at, metric=metric, variants=variants)
+        await bump(db, session, journey=message.journey or "", step=message.step or "", at=cohort_of(message), metric=metric, variants=variants)

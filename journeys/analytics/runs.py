@@ -134,3 +134,22 @@ async def record_outcome(
         metric = {"completed": COMPLETED, "cancelled": CANCELLED}.get(outcome) or exited(exit_event or "?")
         await bump(db, session, journey=journey, step=JOURNEY_LEVEL, at=entered_at, metric=metric, variants=variants)
         await session.commit()
+
+
+async def end_open_runs(db: Database, session: AsyncSession, customer_ids: list[str], outcome: str = CANCELLED) -> int:
+    """The customer's runs still open end now as ``outcome`` (erasure stops them in
+    Temporal, where no outcome will ever be recorded): otherwise "active" would count
+    them for ever. Counted in their entry's hour, as every ending is. Does not commit;
+    returns how many ended."""
+    ended = await session.exec(  # type: ignore[call-overload]
+        update(JourneyRunRow)
+        .where(col(JourneyRunRow.customer_id).in_(customer_ids), col(JourneyRunRow.ended_at).is_(None))
+        .values(ended_at=utcnow(), outcome=outcome)
+        .returning(col(JourneyRunRow.journey), col(JourneyRunRow.entry_id), col(JourneyRunRow.entered_at))
+        .execution_options(synchronize_session=False)
+    )
+    runs = ended.all()
+    for journey, entry_id, entered_at in runs:
+        variants = await variants_of(session, journey, entry_id)
+        await bump(db, session, journey=journey, step=JOURNEY_LEVEL, at=entered_at, metric=outcome, variants=variants)
+    return len(runs)

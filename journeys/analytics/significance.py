@@ -14,6 +14,7 @@ import math
 from pydantic import BaseModel
 
 CONFIDENCE = 0.95
+ALPHA = 0.05  # 1 - CONFIDENCE, written out: 1 - 0.95 is 0.050000000000000044 in floating point
 MIN_SUCCESSES = 5  # and as many failures: np >= 5 and n(1 - p) >= 5 in each group
 
 
@@ -43,16 +44,18 @@ def compare(goal: str, control: str, n1: int, x1: int, variant: str, n2: int, x2
         )
     pooled = (x1 + x2) / (n1 + n2)
     z = (x2 / n2 - x1 / n1) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    p_value = math.erfc(abs(z) / math.sqrt(2))
-    significant = p_value < 1 - CONFIDENCE
+    # Decided on the p-value as shown (four decimals): a p that reads 0.0500 is never
+    # called significant, whatever digits lie beyond.
+    p_value = round(math.erfc(abs(z) / math.sqrt(2)), 4)
+    significant = p_value < ALPHA
     if not significant:
-        verdict = f"no significant difference yet (p = {p_value:.3f})"
+        verdict = f"no significant difference yet (p = {p_value:.4f})"
     else:
         better = variant if z > 0 else control
-        verdict = f"{better} converts better ({CONFIDENCE:.0%} confidence, p = {p_value:.3f})"
+        verdict = f"{better} converts better ({CONFIDENCE:.0%} confidence, p = {p_value:.4f})"
     return Significance(
         goal=goal, control=control, variant=variant, control_rate=rate1, variant_rate=rate2, lift=lift,
-        z=round(z, 4), p_value=round(p_value, 4), significant=significant, verdict=verdict,
+        z=round(z, 4), p_value=p_value, significant=significant, verdict=verdict,
     )
 
 

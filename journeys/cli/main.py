@@ -9,7 +9,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from journeys.cli import dead_letters, explain
+from journeys.cli import dead_letters, dkim, explain, templates
 from journeys.storage import logs
 from journeys.storage.settings import get_settings
 
@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dead_letters.add_parser(sub)
     explain.add_parser(sub)
+    dkim.add_parser(sub)
+    templates.add_parser(sub)
 
     catcher = sub.add_parser("mailcatcher", help="run the development SMTP mail catcher")
     catcher.add_argument("--port", type=int, help="port (default: JOURNEYS_SMTP_PORT, 1025)")

@@ -8,6 +8,8 @@ wants its own; either way it must show the link and the address, or the send fai
 
 from __future__ import annotations
 
+import dataclasses
+
 import html
 import re
 from dataclasses import dataclass
@@ -69,7 +71,8 @@ class MarketingFooter:
                     f"templates/{FOOTER_DIR}/{part} must show {{{{ unsubscribe_url }}}} and {{{{ postal_address }}}} "
                     f"(marketing template {template!r})"
                 )
-        return RenderedEmail(subject=email.subject, html=_before_body_end(email.html, footer_html), text=email.text + "\n" + footer_text)
+        # replace(), not a new RenderedEmail: the preheader and whatever else rendering gave stay.
+        return dataclasses.replace(email, html=_before_body_end(email.html, footer_html), text=email.text + "\n" + footer_text)
 
     def _html(self, url: str, topic: str) -> str:
         return (

@@ -156,8 +156,14 @@ async def discard(db: Database, routes: JourneyRoutes, letter_id: str) -> DeadLe
     return _message_letter(message)
 
 
+_BIGINT_MAX = 2**63 - 1  # the outbox's id column; a larger number names no row
+
+
 def _is_event(letter_id: str) -> bool:
-    return letter_id.startswith("e") and letter_id[1:].isdigit()
+    # ASCII digits only (str.isdigit and int() also take other scripts' digits), and
+    # within the column's range: a database asked for a larger number raises, not "none".
+    digits = letter_id[1:]
+    return letter_id.startswith("e") and digits.isascii() and digits.isdigit() and int(digits) <= _BIGINT_MAX
 
 
 async def _resolve_event(db: Database, letter_id: str, **values: object) -> tuple[DispatchRow, EventRow]:

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from journeys.contracts.journey_spec import JourneyRoutes
-from journeys.customers.identity import aliases_of
+from journeys.customers.identity import aliases_of, resolve
 from journeys.operations.journey_control import journeys_of
 from journeys.storage.analytics_tables import JourneyRunRow, MessageEventRow
 from journeys.storage.database import Database
@@ -59,18 +59,30 @@ async def timeline(
     db: Database, client: Client | None, routes: JourneyRoutes, customer_id: str, limit: int = 1000
 ) -> Timeline:
     async with db.session() as session:
+        # An id merged away tells the story of the customer it now belongs to.
+        customer_id = (await resolve(session, [customer_id])).get(customer_id, customer_id)
         ids = [customer_id, *await aliases_of(session, customer_id)]
-        items = [
-            *[_event(r) for r in reversed((await session.exec(select(EventRow).where(col(EventRow.customer_id).in_(ids)).order_by(col(EventRow.received_at).desc()).limit(limit))).all())],
-            *[i for r in (await session.exec(select(JourneyRunRow).where(col(JourneyRunRow.customer_id).in_(ids)))).all() for i in _run(r)],
-            *[_variant(r) for r in (await session.exec(select(SplitAssignmentRow).where(col(SplitAssignmentRow.customer_id).in_(ids)))).all()],
-            *[_goal(r) for r in (await session.exec(select(ConversionRow).where(col(ConversionRow.customer_id).in_(ids)))).all()],
-        ]
-        messages = (await session.exec(select(MessageRow).where(col(MessageRow.customer_id).in_(ids)).order_by(col(MessageRow.created_at).desc()).limit(limit))).all()
+
+        async def latest(table: Any, at: Any) -> list[Any]:
+            # The newest limit + 1 of each kind: one more than is shown tells that some are left out.
+            rows = await session.exec(select(table).where(col(table.customer_id).in_(ids)).order_by(col(at).desc()).limit(limit + 1))
+            return list(reversed(rows.all()))
+
+        events = await latest(EventRow, EventRow.received_at)
+        runs = await latest(JourneyRunRow, JourneyRunRow.entered_at)
+        variants = await latest(SplitAssignmentRow, SplitAssignmentRow.assigned_at)
+        goals = await latest(ConversionRow, ConversionRow.converted_at)
+        messages = await latest(MessageRow, MessageRow.created_at)
+        reported = await latest(MessageEventRow, MessageEventRow.occurred_at)
         by_id = {m.id: m for m in messages}
-        items += [i for m in reversed(messages) for i in _send(m)]
-        reported = await session.exec(select(MessageEventRow).where(col(MessageEventRow.customer_id).in_(ids)).order_by(col(MessageEventRow.occurred_at).desc()).limit(limit))
-        items += [_email(r, by_id.get(r.message_id)) for r in reversed(reported.all())]
+        items = [
+            *[_event(r) for r in events],
+            *[i for r in runs for i in _run(r)],
+            *[_variant(r) for r in variants],
+            *[_goal(r) for r in goals],
+            *[i for m in messages for i in _send(m)],
+            *[_email(r, by_id.get(r.message_id)) for r in reported],
+        ]
     if client is not None:
         items += await _now(db, client, routes, customer_id)
     items.sort(key=lambda i: (i.at, _ORDER[i.kind]))

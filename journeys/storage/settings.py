@@ -8,6 +8,7 @@ refuses to start on development secrets.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,8 @@ from journeys.contracts.send_rules import TOPIC_PATTERN, QuietHours
 # The checkout (or /app in the image): templates/ sits beside the packages.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KNOWN_ESPS = ("smtp", "sendgrid", "postmark", "mailgun", "ses", "resend")
+# A domain or a selector: dot-separated DNS labels (selectors may hold dots too, RFC 6376 3.1).
+_DNS_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
 DEV_POSTAL_ADDRESS = "Journeys development, 1 Example Street, Springfield (set JOURNEYS_POSTAL_ADDRESS)"
 
 
@@ -93,6 +96,16 @@ class Settings(BaseSettings):
     sns_certificate_schemes: str = "https"
     resend_webhook_secret: str | None = None  # whsec_...
     from_email: str = "Journeys <journeys@example.com>"
+
+    # ----- DKIM for mail sent over SMTP (journeys/providers/smtp/dkim.py) -----
+    # HTTP ESPs sign with the domain set up in their dashboards; what we hand to an SMTP
+    # relay we sign ourselves. `journeys dkim keygen` makes a key and prints the DNS record
+    # to publish at <selector>._domainkey.<domain>. Domain, selector and one key source go
+    # together, or none is set (no signature). The worker reads and checks the key at start.
+    dkim_domain: str | None = None  # d=, your From domain (or its parent, for DMARC alignment)
+    dkim_selector: str | None = None  # s=
+    dkim_private_key: str | None = None  # the PEM text, or:
+    dkim_private_key_file: str | None = None  # a file holding it (a mounted secret)
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     # Where journeys live: comma-separated Python packages, every module in them scanned.
@@ -182,6 +195,35 @@ class Settings(BaseSettings):
             if not self.public_url.startswith("https://") and not _is_local(self.public_url):
                 # RFC 8058: mailbox providers only POST one-click unsubscribes to https.
                 raise ValueError("JOURNEYS_PUBLIC_URL must be an https:// address when JOURNEYS_ENVIRONMENT=production")
+        return self
+
+    @model_validator(mode="after")
+    def _dkim_together(self) -> "Settings":
+        for name in ("dkim_domain", "dkim_selector", "dkim_private_key", "dkim_private_key_file"):
+            value = (getattr(self, name) or "").strip()  # set but empty counts as unset
+            setattr(self, name, value or None)
+        given = {
+            "JOURNEYS_DKIM_DOMAIN": self.dkim_domain,
+            "JOURNEYS_DKIM_SELECTOR": self.dkim_selector,
+            "JOURNEYS_DKIM_PRIVATE_KEY": self.dkim_private_key,
+            "JOURNEYS_DKIM_PRIVATE_KEY_FILE": self.dkim_private_key_file,
+        }
+        if not any(given.values()):
+            return self
+        if self.dkim_private_key and self.dkim_private_key_file:
+            raise ValueError("JOURNEYS_DKIM_PRIVATE_KEY and JOURNEYS_DKIM_PRIVATE_KEY_FILE: set one of them, not both")
+        missing = [name for name in ("JOURNEYS_DKIM_DOMAIN", "JOURNEYS_DKIM_SELECTOR") if not given[name]]
+        if not (self.dkim_private_key or self.dkim_private_key_file):
+            missing.append("JOURNEYS_DKIM_PRIVATE_KEY or JOURNEYS_DKIM_PRIVATE_KEY_FILE")
+        if missing:
+            present = ", ".join(name for name, value in given.items() if value)
+            raise ValueError(f"DKIM: {present} set, so {' and '.join(missing)} must be too (or none of them)")
+        assert self.dkim_domain and self.dkim_selector
+        self.dkim_domain = self.dkim_domain.lower().rstrip(".")
+        self.dkim_selector = self.dkim_selector.lower()
+        for name, value in (("JOURNEYS_DKIM_DOMAIN", self.dkim_domain), ("JOURNEYS_DKIM_SELECTOR", self.dkim_selector)):
+            if not _DNS_NAME.match(value):
+                raise ValueError(f"{name}={value!r} is not a DNS name (letters, digits and hyphens, dot-separated)")
         return self
 
     @field_validator("quiet_hours")

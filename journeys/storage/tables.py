@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint, false
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -158,6 +158,9 @@ class MessageRow(SQLModel, table=True):
     entry_id: str | None = Field(default=None, max_length=200)
     # The links of the email, in order, as tracked redirects name them (journeys/tracking).
     links: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    # When the step reached its final status (sent, or why not): the hour its figures
+    # count in, the later opens and clicks too (journeys/analytics/message_facts.py).
+    counted_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     # The first time each happened, for a person (not a scanner or an image proxy).
     delivered_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     opened_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
@@ -165,6 +168,9 @@ class MessageRow(SQLModel, table=True):
     bounced_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     complained_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     unsubscribed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    # A test send (POST /v1/templates/{name}/test-send) to an address of the operator's
+    # choosing: never counted in analytics or frequency caps, never a dead letter.
+    test: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class JourneyEntryRow(SQLModel, table=True):

@@ -7,6 +7,7 @@ import httpx
 from fastapi import FastAPI
 
 from journeys.analytics import runs
+from journeys.customers.identity import merge_into
 
 
 async def test_every_journey_is_listed_with_its_headline_figures(api: httpx.AsyncClient, api_app: FastAPI) -> None:
@@ -43,3 +44,12 @@ async def test_a_customers_timeline(api: httpx.AsyncClient) -> None:
     told = (await api.get("/v1/customers/ann/timeline")).json()
     assert told["ids"] == ["ann"] and [i["summary"] for i in told["items"]] == ["event user.signed_up received"]
     assert told["items"][0]["event_id"] == "e1"
+
+
+async def test_a_merged_ids_timeline_is_its_customers(api: httpx.AsyncClient, api_app: FastAPI) -> None:
+    await api.post("/v1/events", json={"id": "v1", "type": "page.viewed", "customer_id": "anon-1"})
+    await api.put("/v1/customers/bea", json={"email": "bea@example.com"})
+    await merge_into(api_app.state.journeys.db, "anon-1", "bea")
+    told = await api.get("/v1/customers/anon-1/timeline")
+    assert told.status_code == 200, told.text
+    assert told.json()["customer_id"] == "bea" and told.json()["ids"] == ["bea", "anon-1"]

@@ -33,6 +33,11 @@ async def test_unknown_or_malformed_ids_are_clear_errors(api: httpx.AsyncClient)
     malformed = await api.post("/v1/dead-letters/x%22y/discard")
     assert malformed.status_code == 422 and malformed.json()["detail"][0]["loc"] == ["path", "letter_id"]
     assert (await api.get("/v1/dead-letters", params={"kind": "parcel"})).status_code == 422
+    # An event id past the outbox's 64-bit ids names nothing: not a database overflow (500).
+    for beyond in ("e9223372036854775808", "e" + "9" * 40):
+        for action in ("retry", "discard"):
+            answer = await api.post(f"/v1/dead-letters/{beyond}/{action}")
+            assert answer.status_code == 404, (beyond, action, answer.text)
 
 
 async def test_dead_letters_need_the_api_key(api: httpx.AsyncClient) -> None:

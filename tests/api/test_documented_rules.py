@@ -82,7 +82,7 @@ async def test_an_unknown_customer_has_no_journeys_to_list(api: httpx.AsyncClien
 
 def test_the_document_names_this_installations_templates_topics_and_zones(api_app: FastAPI) -> None:
     schemas = api_app.openapi()["components"]["schemas"]
-    assert schemas["OneOffMessageIn"]["properties"]["template"]["enum"] == ["cart_reminder", "getting_started", "welcome"]
+    assert schemas["OneOffMessageIn"]["properties"]["template"]["enum"] == ["cart_reminder", "getting_started", "receipt", "welcome"]
     topics = schemas["SubscriptionsIn"]["properties"]["topics"]
     assert sorted(topics["properties"]) == ["offers", "product"] and topics["additionalProperties"] is False
     zones = schemas["CustomerIn"]["properties"]["timezone"]["enum"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -19,6 +21,7 @@ from journeys.storage.database import Database
 from journeys.storage.tables import EventRow, MessageRow, utcnow
 from journeys.contracts.signed_tokens import _b64
 from journeys.tracking.tokens import _FORMAT, click_token, open_token, tracking_key
+from tests.conftest import wait_until
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 HOSTILE = "https://shop.example/c?id=\"7\"&name=Zoë&x=<b>&cr=\r\nSet-Cookie: a=1"
@@ -206,3 +209,56 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_is_classified(
     shown = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
     assert any("203.0.113.0/24" in m for m in shown) and any("17.58.1.0/24" in m for m in shown)
     assert not any("203.0.113.77" in m or "17.58.1.2" in m for m in shown), "full addresses only at DEBUG"
+
+
+TEN = [f"https://shop.example/p/{i}" for i in range(10)]
+
+
+@pytest_asyncio.fixture
+async def newsletter(db: Database) -> str:
+    """A marketing email with ten links, sent five minutes ago."""
+    sent = utcnow() - timedelta(minutes=5)
+    async with db.session() as session:
+        session.add(
+            MessageRow(
+                id="msg-10", idempotency_key="k-10", customer_id="ann", template="cart_reminder", category="marketing",
+                topic="offers", to_email="ann@example.com", status="sent", history=[], links=TEN,
+                created_at=sent, updated_at=sent, claimed_at=sent, sent_at=sent,
+            )
+        )
+        await session.commit()
+    return "msg-10"
+
+
+async def test_a_scanner_fetching_every_link_at_once_is_redirected_and_no_journey_hears_of_it(
+    public: httpx.AsyncClient, key: bytes, db: Database, newsletter: str
+) -> None:
+    answers = await asyncio.gather(*[public.get(f"/t/c/{click_token(key, newsletter, i)}") for i in range(len(TEN))])
+    assert [a.status_code for a in answers] == [302] * len(TEN)
+    assert [a.headers["location"] for a in answers] == TEN
+    assert [h.machine for h in await hits(db)] == ["scanner"] * len(TEN), "the first of the burst too"
+    assert await events(db, "email.clicked") == []
+    async with db.session() as session:
+        row = await session.get(MessageRow, newsletter)
+    assert row is not None and (row.clicked_at, row.opened_at) == (None, None)
+
+
+@pytest.mark.parametrize("api_settings", [{"tracking_burst_seconds": 0.3}], indirect=True)
+async def test_a_persons_click_reaches_journeys_once_the_burst_window_has_passed(
+    api_app: FastAPI, public: httpx.AsyncClient, key: bytes, db: Database, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submitted: list[tuple[float, list[str]]] = []
+    outbox = api_app.state.journeys.outbox
+    monkeypatch.setattr(outbox, "submit", lambda events: submitted.append((time.monotonic(), [e.id for e in events])))
+    monkeypatch.setattr(outbox.registry, "cares_about", lambda event_type: True)  # a journey waits for the click
+    clicked_at = time.monotonic()
+    assert (await public.get(f"/t/c/{click_token(key, message, 0)}")).status_code == 302
+    [event] = await events(db, "email.clicked")
+    assert all(ids == [] for _, ids in submitted), "stored at once, not dispatched at once"
+
+    async def handed_over() -> bool:
+        return any(ids == [event.id] for _, ids in submitted)
+
+    await wait_until(handed_over, timeout=5, what="the click handed to the outbox")
+    [when] = [at for at, ids in submitted if ids == [event.id]]
+    assert when - clicked_at >= 0.3, "not before the burst window has passed"

@@ -138,8 +138,9 @@ def db(api_app: FastAPI) -> Database:
 
 @pytest_asyncio.fixture
 async def message(db: Database) -> MessageRow:
-    """A marketing email we sent to Ann through an ESP."""
-    now = utcnow()
+    """A marketing email we sent to Ann through an ESP a minute ago (a click within seconds
+    of sending would be a link scanner's)."""
+    now = utcnow() - timedelta(minutes=1)
     row = MessageRow(
         id="msg-1", idempotency_key="journey:x:ann/e1/send:promo", customer_id="ann", template="promo",
         category="marketing", to_email="ann@example.com", status="sent", esp="sendgrid", esp_message_id="esp-1",

@@ -17,12 +17,12 @@ async def message(db: Database, message_id: str, entry_id: str, status: str) -> 
     now = utcnow()
     row = MessageRow(
         id=message_id, idempotency_key=f"journey:welcome:c/{entry_id}/send:welcome", customer_id="c", journey="welcome",
-        step="send:welcome", template="welcome", status=status, entry_id=entry_id, created_at=now, updated_at=now,
+        step="send:welcome", template="welcome", status=status, entry_id=entry_id, created_at=now, updated_at=now, counted_at=now,
     )
     async with db.session() as session:
         session.add(row)
         await session.commit()
-        await count_final(db, session, row, status)
+        await count_final(db, session, row, status, now)
         await session.commit()
     return row
 

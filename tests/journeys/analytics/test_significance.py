@@ -14,7 +14,7 @@ def test_a_two_proportion_test_computed_by_hand() -> None:
     result = compare("purchase", "control", 1000, 100, "long", 1000, 130, min_entries=100)
     assert result.z == pytest.approx(2.1027, abs=1e-4)
     assert result.p_value == pytest.approx(0.0355, abs=1e-4)
-    assert result.significant and result.verdict == "long converts better (95% confidence, p = 0.035)"
+    assert result.significant and result.verdict == "long converts better (95% confidence, p = 0.0355)"
     assert result.lift == pytest.approx(0.3) and result.control_rate == 0.1 and result.variant_rate == 0.13
 
 
@@ -45,3 +45,11 @@ def test_the_p_value_is_two_sided() -> None:
     down = compare("g", "b", 1000, 130, "a", 1000, 100, min_entries=1)
     assert up.p_value == down.p_value and up.z is not None and down.z is not None
     assert math.isclose(up.z, -down.z)
+
+
+def test_a_p_value_that_reads_0_05_is_not_significant() -> None:
+    # 35/191 against 51/191: z = 1.9600, p = 0.04999... which shows as 0.0500; what is
+    # shown and what is decided must agree (README: significant means p < 0.05).
+    result = compare("g", "a", 191, 35, "b", 191, 51, min_entries=100)
+    assert result.p_value == 0.05 and not result.significant
+    assert result.verdict == "no significant difference yet (p = 0.0500)"

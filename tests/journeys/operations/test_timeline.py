@@ -76,4 +76,16 @@ async def test_merged_ids_tell_one_story(journey_env: JourneyEnv) -> None:
     await journey_env.merge("anon-7", into="uma")
     told = await timeline(journey_env.db, None, journey_env.registry, "uma")
     assert told.ids == ["uma", "anon-7"] and any(i.event_id == "view-1" for i in told.items)
+    by_old_id = await timeline(journey_env.db, None, journey_env.registry, "anon-7")
+    assert by_old_id.customer_id == "uma" and by_old_id.items == told.items, "the merged id tells its customer's story"
     assert not any(isinstance(i, MessageRow) for i in told.items)
+
+
+async def test_a_timeline_cut_to_its_limit_says_so(journey_env: JourneyEnv) -> None:
+    await journey_env.customer("vic")
+    for n in range(5):
+        await journey_env.emit("page.viewed", customer="vic", id=f"view-{n}")
+    cut = await timeline(journey_env.db, None, journey_env.registry, "vic", limit=3)
+    assert [i.event_id for i in cut.items] == ["view-2", "view-3", "view-4"] and cut.truncated
+    whole = await timeline(journey_env.db, None, journey_env.registry, "vic", limit=5)
+    assert len(whole.items) == 5 and not whole.truncated

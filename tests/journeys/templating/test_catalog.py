@@ -1,11 +1,12 @@
 """Template declarations: each template is transactional, or marketing about a topic."""
 
+import re
 from pathlib import Path
 
 import pytest
 
 from journeys.storage.settings import PROJECT_ROOT
-from journeys.templating.catalog import TemplateCatalog, TemplateError, TemplateInfo
+from journeys.templating.catalog import TemplateCatalog, TemplateError, TemplateInfo, read_options
 
 
 def _template(root: Path, name: str, toml: str | None) -> Path:
@@ -142,3 +143,29 @@ def test_tracking_switches_default_to_the_category_and_may_be_set(tmp_path: Path
 def test_a_tracking_switch_that_is_not_a_boolean_is_refused(tmp_path: Path, value: str) -> None:
     message = _error(tmp_path, f'category = "marketing"\ntopic = "offers"\ntrack_clicks = {value}\n')
     assert "track_clicks must be true or false" in message and "template.toml" in message
+
+
+def test_strict_and_locale_are_read_with_the_declaration(tmp_path: Path) -> None:
+    _template(tmp_path, "receipt", 'category = "transactional"\nstrict = true\nlocale = "pt_BR"\n')
+    info = TemplateCatalog(tmp_path).get("receipt")
+    assert (info.strict, info.locale) == (True, "pt-BR")
+    assert TemplateInfo("r", "transactional", None) == TemplateInfo("r", "transactional", None, strict=False, locale="en")
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('locale = "French"', "locale must be a language tag"),
+    ('locale = 3', "locale must be a language tag"),
+    ("sample = 1", r"\[sample\] holds only"),
+    ("[sample.extra]\nx = 1", r"\[sample\] holds only"),
+    ("[sample]\ncustomer = 1", r"\[sample\] holds only"),
+])
+def test_bad_rendering_options_are_refused_naming_the_file(tmp_path: Path, toml: str, message: str) -> None:
+    text = _error(tmp_path, f'category = "transactional"\n{toml}\n')
+    assert re.search(message, text) and "template.toml" in text
+
+
+def test_the_sample_is_read_as_written(tmp_path: Path) -> None:
+    folder = _template(tmp_path, "t", 'category = "transactional"\n[sample.customer]\nemail = "a@x.example"\n'
+                                      '[sample.context]\norder = { id = "7" }\n')
+    assert read_options(folder).sample == {"customer": {"email": "a@x.example"}, "context": {"order": {"id": "7"}}}
+    assert read_options(tmp_path / "missing").sample == {}, "no template.toml: defaults (the catalog refuses it elsewhere)"

@@ -70,6 +70,7 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('entry_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
         batch_op.add_column(sa.Column('links', sa.JSON(), server_default='[]', nullable=False))
+        batch_op.add_column(sa.Column('counted_at', UtcDateTime(), nullable=True))
         batch_op.add_column(sa.Column('delivered_at', UtcDateTime(), nullable=True))
         batch_op.add_column(sa.Column('opened_at', UtcDateTime(), nullable=True))
         batch_op.add_column(sa.Column('clicked_at', UtcDateTime(), nullable=True))
@@ -89,6 +90,7 @@ def downgrade() -> None:
         batch_op.drop_column('clicked_at')
         batch_op.drop_column('opened_at')
         batch_op.drop_column('delivered_at')
+        batch_op.drop_column('counted_at')
         batch_op.drop_column('links')
         batch_op.drop_column('entry_id')
 
