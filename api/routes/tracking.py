@@ -8,13 +8,14 @@ signed token is the only key.
   broken image in someone's mail says nothing useful); only a token we signed records.
 
 Each hit is told apart from machines and recorded by journeys/tracking/hits.py; a
-person's first click or open becomes an event, dispatched as ESP webhook events are.
+person's first click or open becomes an event, dispatched as ESP webhook events are (a
+click once the burst window has passed: journeys/intake/engagement.py says why).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
@@ -23,11 +24,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.answers import answers
 from api.deps import StateDep
+from journeys.intake.engagement import hold_seconds
+from journeys.intake.machines import Rules
 from journeys.storage.tables import utcnow
 from journeys.tracking.clients import client_address, masked
 from journeys.tracking.hits import Hit, Recorded, record_hit
 from journeys.tracking.links import as_location
-from journeys.tracking.machines import Rules
 from journeys.tracking.tokens import InvalidToken, Kind, TrackingClaims, read_token, tracking_key
 
 log = logging.getLogger("journeys.tracking")
@@ -83,11 +85,7 @@ def _hit(request: Request, state: StateDep) -> Hit:
 
 async def _record(state: StateDep, claims: TrackingClaims, request: Request) -> Recorded | None:
     hit = _hit(request, state)
-    s = state.settings
-    rules = Rules(
-        scanner_window=timedelta(seconds=s.tracking_scanner_window_seconds),
-        burst_window=timedelta(seconds=s.tracking_burst_seconds),
-    )
+    rules = Rules.from_settings(state.settings)
     recorded = await record_hit(state.db, claims, hit, cares=state.outbox.registry.cares_about, rules=rules)
     if recorded is None:
         log.warning("%s token for message %s names nothing it has; not recorded", claims.kind, claims.message_id)
@@ -97,6 +95,8 @@ async def _record(state: StateDep, claims: TrackingClaims, request: Request) -> 
     log.info("%s of message %s from %s (%s)%s", claims.kind, claims.message_id, masked(hit.address), who, ", first" if recorded.first else "")
     log.debug("%s of message %s from %s, user agent %r", claims.kind, claims.message_id, hit.address, hit.user_agent)
     state.outbox.submit(recorded.to_dispatch)
+    if recorded.held:  # the relay sends it if this process is gone by then
+        asyncio.get_running_loop().call_later(hold_seconds(rules), state.outbox.submit, recorded.held)
     return recorded
 
 

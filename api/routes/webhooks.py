@@ -24,6 +24,7 @@ from api.bodies import BodyTooLarge, read_body
 from api.guard import max_body
 from api.deps import StateDep
 from journeys.intake.email_feedback import record_email_events
+from journeys.intake.machines import Rules
 from journeys.storage.settings import Settings
 from journeys.storage.tables import WebhookTokenRow, utcnow
 from journeys.providers.mailgun import webhook as mailgun
@@ -147,7 +148,9 @@ async def receive_webhook(provider: Provider, request: Request, state: StateDep)
     # The lines about these events name the messages they are about (README, "Metrics and logs").
     with log_context.bound(message_id=log_context.joined(e.message_id or "" for e in events)):
         with metrics.timed(metrics.INGEST_DURATION):
-            result = await record_email_events(state.db, events, state.outbox.registry.cares_about)
+            result = await record_email_events(
+                state.db, events, state.outbox.registry.cares_about, rules=Rules.from_settings(state.settings)
+            )
         metrics.count_intake("webhook", len(result.accepted), len(result.duplicate_ids))
         log.info("webhook from %s: %d events, %d stored, %d duplicates", provider, len(events), len(result.accepted), len(result.duplicate_ids))
     state.outbox.submit(result.to_dispatch)

@@ -16,7 +16,12 @@ Erasure finishes or changes nothing, in this order:
    needs no quoting in a visibility query, and by workflow id for runs started before
    that attribute existed. If Temporal is away, ``TemporalUnavailable`` is raised (the
    API answers 503 with Retry-After) and nothing has been deleted;
-3. delete the rows, all in one transaction, and give the claims back.
+3. delete the rows, all in one transaction, and give the claims back. The transaction
+   first locks the customer's messages (journeys/intake/engagement.py, in id order), as
+   every tracking hit and ESP webhook does before writing about a message: a click or a
+   webhook in flight either commits first, and what it wrote is deleted here, or waits
+   and then finds the message gone. Nothing recorded about a message outlives its
+   erasure, and no event makes the erased id known again.
 
 Temporal deletes runs asynchronously; the report counts the runs it was asked to delete.
 """
@@ -29,7 +34,7 @@ import uuid
 from datetime import timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
@@ -41,7 +46,9 @@ from journeys.contracts import search_attributes as sa
 from journeys.contracts.journey_spec import JourneyRoutes
 from journeys.customers.identity import aliases_of
 from journeys.dispatch import claims
+from journeys.intake.engagement import lock_messages
 from journeys.operations.journey_control import customer_workflow_ids
+from journeys.analytics.runs import end_open_runs
 from journeys.storage.analytics_tables import JourneyRunRow, MessageEventRow
 from journeys.storage.database import Database
 from journeys.storage.tables import (
@@ -149,6 +156,13 @@ async def _delete(client: Client, wid: str, run_id: str) -> int:
 
 async def _delete_rows(db: Database, customer_id: str, ids: list[str], runs: int) -> ErasureReport:
     async with db.session() as session:
+        # First, before any read: the lock hits and webhooks take (SQLite: the write lock).
+        message_ids = (await session.exec(select(MessageRow.id).where(col(MessageRow.customer_id).in_(ids)))).all()
+        await lock_messages(db, session, message_ids)
+        if db.is_sqlite and not message_ids:  # no message to lock: the write lock all the same
+            await session.exec(  # type: ignore[call-overload]
+                update(CustomerRow).where(col(CustomerRow.id) == customer_id).values(updated_at=CustomerRow.updated_at)
+            )
         customer = await session.get(CustomerRow, customer_id)
         event_ids = list((await session.exec(select(EventRow.id).where(col(EventRow.customer_id).in_(ids)))).all())
         for start in range(0, len(event_ids), 500):
@@ -156,6 +170,9 @@ async def _delete_rows(db: Database, customer_id: str, ids: list[str], runs: int
             await session.exec(delete(DispatchRow).where(col(DispatchRow.event_id).in_(chunk)))  # type: ignore[call-overload]
             await session.exec(delete(EventRow).where(col(EventRow.id).in_(chunk)))  # type: ignore[call-overload]
         messages = await session.exec(delete(MessageRow).where(col(MessageRow.customer_id).in_(ids)))  # type: ignore[call-overload]
+        # Runs still open end here (their Temporal runs were deleted above, so no outcome
+        # will ever come): counted as cancelled, or "active" would count them for ever.
+        await end_open_runs(db, session, ids)
         # Analytics facts name the customer too: every open, click and bounce of their mail
         # (with the URLs they clicked) and each journey run. The roll-ups are counts only.
         for table in (

@@ -42,7 +42,18 @@ class EmailEvent:
     occurred_at: datetime  # aware, UTC
     bounce: str | None = None  # "hard" | "soft" for email.bounced
     url: str | None = None  # for email.clicked
-    detail: str | None = None  # provider's reason text, shortened
+    detail: str | None = None  # provider's reason text, shortened; for a machine, who it was
+    # Opens and clicks: who made them, as the ESP saw it (None: not reported), told apart
+    # from a person's by the same rules as our own tracking (journeys/intake/machines.py).
+    user_agent: str | None = None
+    address: str | None = None  # the client's IP address
+    machine: str | None = None  # "proxy" | "scanner" when the ESP itself says a machine made it
+
+
+def client_of(user_agent: Any, address: Any) -> dict[str, str | None]:
+    """The ``user_agent`` and ``address`` fields of an open or click, from what a webhook gave."""
+    agent = text(user_agent)
+    return {"user_agent": agent[:1000] if agent is not None else None, "address": short(address)}
 
 
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -28,6 +28,7 @@ from journeys.providers.email_events import (
     check_fresh,
     from_unix,
     load_json,
+    client_of,
     malformed,
     short,
     signed_unix_time,
@@ -36,6 +37,8 @@ from journeys.providers.email_events import (
 
 PROVIDER = "mailgun"
 
+# Mailgun's client-info.bot values ("Open and Click Bot Detection").
+_BOTS = {"apple": "Apple Mail Privacy Protection", "gmail": "Gmail's image proxy", "generic": "a firewall or anti-virus scanner"}
 _TYPES = {"delivered": DELIVERED, "failed": BOUNCED, "complained": COMPLAINED, "opened": OPENED, "clicked": CLICKED}
 
 
@@ -109,6 +112,16 @@ def parse_event(data: dict[str, Any]) -> EmailEvent | None:
     message_headers = message.get("headers") if isinstance(message, dict) else None
     esp_message_id = text(message_headers.get("message-id")) if isinstance(message_headers, dict) else None
     variables = data.get("user-variables")
+    engagement: dict[str, Any] = {}
+    if type_ in (OPENED, CLICKED):
+        client = data.get("client-info")
+        client = client if isinstance(client, dict) else {}
+        engagement = client_of(client.get("user-agent"), data.get("ip"))
+        bot = text(client.get("bot"))  # "Open and Click Bot Detection": apple, gmail, generic; empty: none
+        if bot:
+            who = _BOTS.get(bot.lower(), f"a bot ({bot})")
+            engagement |= {"machine": "proxy" if type_ == OPENED and bot.lower() in ("apple", "gmail") else "scanner",
+                           "detail": f"{who}, as Mailgun's bot detection says"}
     return EmailEvent(
         provider=PROVIDER,
         provider_event_id=text(data.get("id")) or canonical_id(data),
@@ -119,5 +132,5 @@ def parse_event(data: dict[str, Any]) -> EmailEvent | None:
         occurred_at=from_unix(data.get("timestamp")),
         bounce=bounce,
         url=text(data.get("url")) if type_ == CLICKED else None,
-        detail=detail,
+        **({"detail": detail} | engagement),
     )

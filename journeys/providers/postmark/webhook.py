@@ -12,6 +12,7 @@ import base64
 import binascii
 import hmac
 from collections.abc import Mapping
+from typing import Any
 
 from journeys.providers.email_events import (
     BOUNCED,
@@ -26,6 +27,7 @@ from journeys.providers.email_events import (
     from_iso,
     load_json,
     lower_headers,
+    client_of,
     malformed,
     short,
     text,
@@ -80,6 +82,10 @@ def parse(body: bytes) -> list[EmailEvent]:
         bounce = "hard" if record.get("Type") in HARD_BOUNCE_TYPES else "soft"
         detail = short(record.get("Details")) or short(record.get("Description"))
     metadata = record.get("Metadata")
+    engagement: dict[str, Any] = {}
+    if type_ in (OPENED, CLICKED):
+        geo = record.get("Geo")  # "Open tracking webhook", "Click webhook": UserAgent, Geo.IP
+        engagement = client_of(record.get("UserAgent"), geo.get("IP") if isinstance(geo, dict) else None)
     return [
         EmailEvent(
             provider=PROVIDER,
@@ -92,6 +98,7 @@ def parse(body: bytes) -> list[EmailEvent]:
             bounce=bounce,
             url=text(record.get("OriginalLink")) if type_ == CLICKED else None,
             detail=detail,
+            **engagement,
         )
     ]
 

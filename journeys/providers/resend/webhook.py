@@ -30,6 +30,7 @@ from journeys.providers.email_events import (
     from_iso,
     load_json,
     lower_headers,
+    client_of,
     malformed,
     short,
     signed_unix_time,
@@ -90,6 +91,11 @@ def parse(body: bytes, *, event_id: str) -> list[EmailEvent]:
     if not isinstance(data, dict):
         raise malformed("Resend event lacks the data object")
     bounce = detail = url = None
+    engagement: dict[str, Any] = {}
+    if type_ in (OPENED, CLICKED):  # data.click (and data.open, if given): ipAddress, userAgent
+        seen = data.get("click" if type_ == CLICKED else "open")
+        if isinstance(seen, dict):
+            engagement = client_of(seen.get("userAgent"), seen.get("ipAddress"))
     if type_ == BOUNCED:
         info = data.get("bounce")
         info = info if isinstance(info, dict) else {}
@@ -111,6 +117,7 @@ def parse(body: bytes, *, event_id: str) -> list[EmailEvent]:
             bounce=bounce,
             url=url,
             detail=detail,
+            **engagement,
         )
     ]
 

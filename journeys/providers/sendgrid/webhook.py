@@ -34,6 +34,7 @@ from journeys.providers.email_events import (
     load_json,
     lower_headers,
     malformed,
+    client_of,
     short,
     signed_unix_time,
     text,
@@ -127,6 +128,14 @@ def _event(item: dict[str, Any]) -> EmailEvent | None:
     else:
         return None  # processed, deferred, unsubscribe, group_*, other drops, unknown kinds
     sg_message_id = text(item.get("sg_message_id"))
+    engagement: dict[str, Any] = {}
+    if type_ in (OPENED, CLICKED):
+        # Who opened or clicked, and SendGrid's own verdict on opens: sg_machine_open is true
+        # for an open by Apple Mail Privacy Protection or another machine ("Event Webhook
+        # Reference", open events).
+        engagement = client_of(item.get("useragent"), item.get("ip"))
+        if type_ == OPENED and item.get("sg_machine_open") is True:
+            engagement |= {"machine": "proxy", "detail": "a machine open, as SendGrid says (sg_machine_open)"}
     return EmailEvent(
         provider=PROVIDER,
         provider_event_id=text(item.get("sg_event_id")) or canonical_id(item),
@@ -137,5 +146,5 @@ def _event(item: dict[str, Any]) -> EmailEvent | None:
         occurred_at=from_unix(item.get("timestamp")),
         bounce=bounce,
         url=text(item.get("url")) if type_ == CLICKED else None,
-        detail=short(item.get("reason")) if type_ == BOUNCED else None,
+        **({"detail": short(item.get("reason")) if type_ == BOUNCED else None} | engagement),
     )

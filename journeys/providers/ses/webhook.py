@@ -33,6 +33,7 @@ from journeys.providers.email_events import (
     OPENED,
     EmailEvent,
     WebhookRejected,
+    client_of,
     from_iso,
     load_json,
     lower_headers,
@@ -231,7 +232,9 @@ def parse_notification(message: Mapping[str, Any]) -> list[EmailEvent]:
     else:
         addresses = [_first(mail.get("destination"))]
     url = text(section.get("link")) if type_ == CLICKED else None
-    return [event(event_id, address, url=url) for event_id, address in zip(_ids(sns_id, len(addresses)), addresses)]
+    # Open and Click events: "userAgent" and "ipAddress" in the open or click object.
+    engagement = client_of(section.get("userAgent"), section.get("ipAddress")) if type_ in (OPENED, CLICKED) else {}
+    return [event(event_id, address, url=url, **engagement) for event_id, address in zip(_ids(sns_id, len(addresses)), addresses)]
 
 
 def _ids(sns_id: str, count: int) -> list[str]:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
+import shutil
+import subprocess
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -145,10 +150,137 @@ def test_a_template_overrides_its_category() -> None:
         ("https://user:pw@bücher.example:8443/", "https://user:pw@xn--bcher-kva.example:8443/"),
         ("https://shop.example/a b%20c", "https://shop.example/a%20b%20c"),
         ("https://shop.example/\r\nSet-Cookie: x=1", "https://shop.example/%0D%0ASet-Cookie:%20x=1"),
-        ("https://🙂.example/", "https://xn--938h.example/"),
+        # IDNA 2008 refuses an emoji a browser takes: percent-encoded, the browser decodes
+        # it and applies UTS 46 itself (both lead to xn--938h.example).
+        ("https://🙂.example/", "https://%F0%9F%99%82.example/"),
         ("https://" + "ü" * 64 + ".example/", "https://" + "%C3%BC" * 64 + ".example/"),  # no IDNA for it
     ],
 )
 def test_locations_are_ascii_and_cannot_break_the_header(url: str, location: str) -> None:
     assert as_location(url) == location
     assert as_location(url).isascii() and "\n" not in as_location(url)
+
+
+# ----- the redirect leads where the link as written leads (WHATWG URL, UTS 46) ----------------
+
+
+@pytest.mark.parametrize(
+    ("written", "stored", "host"),
+    [
+        # A browser reads "\" as "/" in an http(s) URL: the link is a path on shop.example.
+        ("https://shop.example\\@evil.example/offer", "https://shop.example/@evil.example/offer", "shop.example"),
+        # UTS 46, non-transitional, as browsers: not IDNA 2003's "fass.de" / "xn--wxaikc6b.gr".
+        ("https://faß.de/angebot", "https://faß.de/angebot", "xn--fa-hia.de"),
+        ("https://σόλος.gr/", "https://σόλος.gr/", "xn--wxaijb9b.gr"),
+        ("https:\\\\shop.example\\a?q=\\x#\\y", "https://shop.example/a?q=\\x#\\y", "shop.example"),
+    ],
+)
+def test_the_redirect_leads_to_the_host_a_browser_reads_in_the_link(written: str, stored: str, host: str) -> None:
+    _, links = rewrite(f'<a href="{written}">x</a>')
+    assert links == [stored], "stored as the browser follows it"
+    assert urlsplit(as_location(stored)).hostname == host
+    assert urlsplit(as_location(written)).hostname == host, "a link stored before this was known leads there too"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js (its WHATWG URL parser, Chrome's) is not installed")
+def test_locations_and_links_agree_with_a_browsers_url_parser() -> None:
+    hosts = ["shop.example", "faß.de", "σόλος.gr", "🙂.example", "ü" * 64 + ".example", "-ü.example", "ü_x.example",
+             "Bücher.EXAMPLE", "shop.example。evil", "ｅｘａｍｐｌｅ.com", "ü%41.example", "user:pw@ü.example:8443",
+             "shop.example\\@evil.example", "شبكة.example", "ß.ß", "[::1]", "0x7f.1"]
+    links = [f"https://{h}{p}" for h in hosts for p in ("/", "\\p\\q?x=\\#\\")]
+    pairs = []
+    for link in links:
+        _, [stored] = rewrite(f'<a href="{html.escape(link)}">x</a>')
+        pairs.append([link, as_location(stored)])
+    script = (
+        "const host = u => { try { return new URL(u).host } catch (e) { return null } };"
+        "console.log(JSON.stringify(JSON.parse(process.argv[1]).map(([a, b]) => [host(a), host(b)])))"
+    )
+    answer = subprocess.run(["node", "-e", script, json.dumps(pairs)], capture_output=True, text=True, check=True, timeout=30)
+    hosts_seen = json.loads(answer.stdout)
+    wrong = [(link, location, seen) for (link, location), seen in zip(pairs, hosts_seen) if seen[0] != seen[1]]
+    assert wrong == []
+
+
+# ----- what is a link: as a browser's HTML tokenizer reads the document ------------------------
+
+
+@pytest.mark.parametrize(
+    "html_text",
+    [
+        '<!-- <a href="https://old.example/">old</a> -->',
+        "<script>var s = '<a href=\"https://n.example/\">';</script>",
+        # "<!--<script>" in a script's text: the first "</script>" does not end it (WHATWG "double escaped").
+        '<script><!--<script></script><a href="https://n.example/"></script>',
+        '<style>/* <a href="https://o.example/"> */ a{color:red}</style>',
+        '<STYLE type="text/css"><a href="https://o.example/"></style >',
+        '<title><a href="https://p.example/"></title>',
+        '<textarea><a href="https://t.example/"></textarea>',
+        "<img alt=\"<a href='https://q.example/'>\" src=\"x.png\">",
+        '<div data-x=\'<a href="https://q.example/">\'>',
+        '<!DOCTYPE html><a href="/relative">',
+        '<a name=top>',
+    ],
+)
+def test_what_a_browser_does_not_read_as_a_link_is_not_tracked_and_left_byte_for_byte(html_text: str) -> None:
+    document = f"<p>before</p>{html_text}<p>after</p>"
+    tracked, links = rewrite(document)
+    assert [link for link in links if "example" in link] == []
+    assert tracked == document
+
+
+def test_a_link_after_comments_scripts_styles_and_odd_attributes_is_tracked_and_nothing_else_changes() -> None:
+    document = (
+        '<!doctype html><html><head><title>Sale <a href="https://no.example/"></title>'
+        '<style>a > b { color: red } /* <a href="https://no.example/"> */</style></head>'
+        '<body><!-- a comment with a <a href="https://no.example/"> in it -->'
+        '<script>document.write("<a href=\\"https://no.example/\\">")</script>'
+        "<img alt=\"<a href='https://no.example/'>\" src=\"https://cdn.example/i.png\">"
+        "<a title=it's href=\"https://one.example/\">one</a>"  # a quote inside an unquoted value is text
+        "<a class=x href=https://two.example/?a=1&amp;b=2>two</a>"
+        '<a data-href="https://no.example/" href="https://three.example/" href="https://no.example/">three</a>'
+        '<!---><a href="https://four.example/">four</a>'  # "<!--->" is a whole (empty) comment
+        "</body></html>"
+    )
+    tracked, links = rewrite(document)
+    assert links == ["https://one.example/", "https://two.example/?a=1&b=2", "https://three.example/", "https://four.example/"]
+    # Every byte but the three href values is as it was.
+    assert TRACKED.sub("T", tracked) == document.replace('"https://one.example/"', '"T"').replace(
+        "https://two.example/?a=1&amp;b=2", '"T"').replace('href="https://three.example/"', 'href="T"').replace(
+        '"https://four.example/"', '"T"')
+
+
+def test_links_in_outlooks_conditional_comments_are_tracked() -> None:
+    """<!--[if mso]> ... <![endif]--> is a comment to browsers and markup to Outlook, which
+    shows the links in it: they are tracked (what every ESP does)."""
+    document = (
+        '<!--[if mso]><a href="https://outlook.example/">o</a><![endif]-->'
+        '<!--[if !mso]><!--><a href="https://others.example/">x</a><!--<![endif]-->'
+        '<!--[IF (gte mso 9)|(IE)]><table><tr><td><a href="https://vml.example/">v</a></td></tr></table><![endif]-->'
+    )
+    _, links = rewrite(document)
+    assert links == ["https://outlook.example/", "https://others.example/", "https://vml.example/"]
+
+
+def test_an_attribute_value_is_read_as_a_browser_decodes_it() -> None:
+    """In an attribute, a named reference without ";" before "=" or a letter stays as written
+    (WHATWG HTML, "named character reference state"): &region= is not ®ion=."""
+    _, links = rewrite(
+        '<a href="https://x.example/?a=1&region=eu&copy=2&not;&amp;z&lt;b&#x41;&#66;">x</a>'
+        "<a href='https://y.example/?q=&amp&para=1&ampx'>y</a>"
+    )
+    assert links == ["https://x.example/?a=1&region=eu&copy=2¬&z<bAB", "https://y.example/?q=&&para=1&ampx"]
+
+
+def test_an_unfinished_tag_ends_the_markup_as_in_a_browser() -> None:
+    document = '<a href="https://one.example/">1</a><img alt="never closed><a href="https://two.example/">2</a>'
+    tracked, links = rewrite(document)
+    assert links == ["https://one.example/"], "a browser reads the rest as the unclosed attribute"
+    assert tracked.endswith('<img alt="never closed><a href="https://two.example/">2</a>')
+
+
+def test_the_pixel_goes_before_the_last_real_body_end_tag() -> None:
+    document = "<body>hi<script>'</body>'</script><!-- </body> --></body><!-- </body> -->"
+    assert add_pixel(document, "https://p/x") == (
+        "<body>hi<script>'</body>'</script><!-- </body> -->" + add_pixel("", "https://p/x") + "</body><!-- </body> -->"
+    )

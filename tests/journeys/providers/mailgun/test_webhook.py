@@ -163,3 +163,23 @@ def test_signed_body_without_event_data_object_is_400() -> None:
     with pytest.raises(WebhookRejected) as info:
         run(json.dumps({"signature": signature(), "event-data": 3}).encode())
     assert info.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("kind", "bot", "machine", "who"),
+    [
+        ("opened", "apple", "proxy", "Apple Mail Privacy Protection"),
+        ("opened", "gmail", "proxy", "Gmail's image proxy"),
+        ("opened", "generic", "scanner", "a firewall or anti-virus scanner"),
+        ("clicked", "apple", "scanner", "Apple Mail Privacy Protection"),
+        ("clicked", "generic", "scanner", "a firewall or anti-virus scanner"),
+        ("opened", "", None, None),
+    ],
+)
+def test_opens_and_clicks_carry_the_client_and_mailguns_bot_detection(kind: str, bot: str, machine: str | None, who: str | None) -> None:
+    """"Open and Click Bot Detection": client-info.bot is apple, gmail, generic, or empty."""
+    client = {"client-name": "unknown", "client-type": "unknown", "user-agent": "Mozilla/5.0", "device-type": "unknown",
+              "client-os": "unknown", "bot": bot}
+    [event] = run(body(event_data(event=kind, id="e1", ip="17.58.1.2", url="https://x.example/", **{"client-info": client})))
+    assert (event.user_agent, event.address, event.machine) == ("Mozilla/5.0", "17.58.1.2", machine)
+    assert (event.detail is None) if who is None else (who in (event.detail or ""))

@@ -187,3 +187,12 @@ def test_malformed_json_is_400_but_only_after_auth() -> None:
     with pytest.raises(WebhookRejected) as info:
         postmark.events_from_request(b"{oops", {}, username=USER, password=PASSWORD)
     assert info.value.status == 401
+
+
+def test_opens_and_clicks_carry_the_user_agent_and_the_readers_address() -> None:
+    [opened] = run(OPEN)
+    [clicked] = run(CLICK)
+    assert (opened.user_agent, opened.address, opened.machine) == ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_7_5)", "188.2.95.4", None)
+    assert (clicked.user_agent, clicked.address) == ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_7_5)", "8.8.8.8")
+    [no_geo] = run({**OPEN, "Geo": None, "UserAgent": ""})
+    assert (no_geo.user_agent, no_geo.address) == (None, None)

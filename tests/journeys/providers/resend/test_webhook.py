@@ -87,6 +87,10 @@ def test_complained_opened_clicked() -> None:
     assert [complained.type, opened.type, clicked.type] == ["email.complained", "email.opened", "email.clicked"]
     assert clicked.url == "https://resend.com"
     assert complained.bounce is None and opened.url is None
+    assert (clicked.user_agent, clicked.address) == (click["userAgent"], "122.115.53.11")
+    assert (opened.user_agent, opened.address) == (None, None), "Resend's opens name no client"
+    [seen] = run(payload("email.opened", open={"ipAddress": "17.58.1.2", "userAgent": "Mozilla/5.0"}))
+    assert (seen.user_agent, seen.address) == ("Mozilla/5.0", "17.58.1.2")
 
 
 def test_tags_as_a_list_of_name_value_pairs() -> None:

@@ -196,3 +196,21 @@ def test_unknown_kinds_are_skipped_and_missing_event_id_is_hashed(private_key, p
 def test_key_that_is_not_p256_is_a_configuration_error() -> None:
     with pytest.raises(ValueError):
         sendgrid.load_public_key("bm90IGEga2V5")
+
+
+def test_opens_and_clicks_carry_who_made_them_and_sendgrids_machine_flag() -> None:
+    """What the rules of our own tracking need (journeys/intake/machines.py): useragent, ip,
+    and on opens sg_machine_open (true for Apple Mail Privacy Protection and other machines)."""
+    gmail = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+    batch = [
+        _event(event="open", sg_event_id="o1", useragent=gmail, ip="66.249.84.1", sg_machine_open=False),
+        _event(event="open", sg_event_id="o2", useragent="Mozilla/5.0", ip="17.58.1.2", sg_machine_open=True),
+        _event(event="click", sg_event_id="c1", useragent="Mozilla/5.0 (iPhone)", ip="203.0.113.5", url="https://x.example/"),
+        _event(event="delivered", sg_event_id="d1", ip="168.1.1.1"),
+    ]
+    o1, o2, c1, d1 = sendgrid.parse(json.dumps(batch).encode())
+    assert (o1.user_agent, o1.address, o1.machine) == (gmail, "66.249.84.1", None)
+    assert (o2.user_agent, o2.address, o2.machine) == ("Mozilla/5.0", "17.58.1.2", "proxy")
+    assert o2.detail is not None and "sg_machine_open" in o2.detail
+    assert (c1.user_agent, c1.address, c1.machine, c1.url) == ("Mozilla/5.0 (iPhone)", "203.0.113.5", None, "https://x.example/")
+    assert (d1.user_agent, d1.address) == (None, None), "a delivery's ip is SendGrid's, not a reader's"

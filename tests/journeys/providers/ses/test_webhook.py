@@ -191,6 +191,8 @@ async def test_complaint_delivery_open_click(key, fetcher) -> None:
     assert got[0][0].detail == "abuse" and got[0][0].bounce is None
     assert got[1][0].occurred_at == datetime(2016, 10, 19, 23, 21, 4, 133000, tzinfo=timezone.utc)
     assert got[3][0].url == "http://docs.aws.amazon.com/ses/latest/DeveloperGuide/send-email-smtp.html"
+    # Who opened and clicked, for the rules of our own tracking (journeys/intake/machines.py).
+    assert [(e.user_agent, e.address) for [e] in got] == [(None, None), (None, None), ("Mozilla/5.0", "192.0.2.1"), ("Mozilla/5.0", "192.0.2.1")]
 
 
 async def test_older_notification_format(key, fetcher) -> None:
