@@ -13,6 +13,7 @@ the email's https images load, as a mail client would.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from journeys.contracts.events import ID_PATTERN
 from journeys.operations.template_preview import RenderFailed, UnknownCustomer, UnknownTemplate
 
 router = APIRouter()
+log = logging.getLogger("journeys.dashboard")
 
 WIDTHS = (600, 375)  # the widest an email is laid out for, and a phone's
 PREVIEW_CSP = pages.HEADERS["Content-Security-Policy"].replace(
@@ -59,6 +61,9 @@ async def templates_page(request: Request, state: StateDep) -> Response:
             preview = (await shown.preview(state.db, name)).preview
         except (UnknownTemplate, RenderFailed) as exc:
             listed.append(Listed(name, None, None, [], None, str(exc)))
+        except Exception as exc:  # a bug of ours: this template's row says so, the others still list
+            log.exception("template %s: its preview failed", name)
+            listed.append(Listed(name, None, None, [], None, f"its preview failed: {type(exc).__name__}: {exc}"))
         else:
             listed.append(Listed(name, preview.category, preview.topic, preview.locales, preview.subject))
     return await pages.page(state, session, "templates.html", current="templates", title="Templates", templates=listed)

@@ -13,7 +13,8 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from journeys.providers.smtp.dkim import DkimKeyError, dns_record, generate_private_key, private_key_pem
-from journeys.storage.settings import get_settings
+from journeys.providers.smtp.message import ascii_domain
+from journeys.storage.settings import DNS_NAME, get_settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,6 +42,17 @@ def run_keygen(args: argparse.Namespace) -> int:
     if not domain:
         print("journeys dkim keygen: no domain: pass --domain", file=sys.stderr)
         return 2
+    try:
+        domain = ascii_domain(domain)  # d= and the record's name are punycode (bücher.example: xn--bcher-kva.example)
+    except ValueError:
+        pass  # refused just below, as any name that is not one
+    # What the worker's settings accept (JOURNEYS_DKIM_DOMAIN, JOURNEYS_DKIM_SELECTOR): a key
+    # made for a name it refuses, or a record line a typo broke, helps no one.
+    for option, value in (("--selector", selector), ("--domain", domain)):
+        if not DNS_NAME.match(value):
+            print(f"journeys dkim keygen: {option} {value!r} is not a DNS name (letters, digits and hyphens, dot-separated)",
+                  file=sys.stderr)
+            return 2
     out: Path = args.out or Path(f"dkim-{selector}-{domain}.pem")
     try:
         key = generate_private_key(args.bits)
@@ -53,6 +65,9 @@ def run_keygen(args: argparse.Namespace) -> int:
     except FileExistsError:
         print(f"journeys dkim keygen: {out} exists; not overwritten (choose --out, or move it away)", file=sys.stderr)
         return 1
+    except OSError as exc:  # no such folder, not allowed to write there
+        print(f"journeys dkim keygen: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     with os.fdopen(descriptor, "wb") as file:
         file.write(private_key_pem(key))
     print(f"# private key written to {out} (mode 0600). Publish this TXT record:")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from email.utils import formataddr, parseaddr
 
+import idna
+
 # RFC 2919: the label is a dot-atom; topics are already lower case, digits, _ and -.
 _NOT_LABEL = re.compile(r"[^a-z0-9_-]")
 
@@ -20,8 +22,10 @@ def list_id(topic: str, from_email: str) -> str:
     name, address = parseaddr(from_email)
     domain = address.rpartition("@")[2].lower().rstrip(".")
     try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
+        # IDNA 2008 with UTS 46, as the From and To headers are written (smtp/message.py):
+        # Python's "idna" codec is IDNA 2003, which maps "ß" to "ss", another domain.
+        domain = idna.encode(domain, uts46=True, transitional=False).decode("ascii") if domain else ""
+    except (idna.IDNAError, UnicodeError):
         domain = ""
     label = _NOT_LABEL.sub("-", topic.lower()) or "news"
     list_address = f"{label}.{domain or 'journeys.local'}"

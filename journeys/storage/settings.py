@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from email.utils import getaddresses, parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import idna
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,7 +25,7 @@ from journeys.contracts.send_rules import TOPIC_PATTERN, QuietHours
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KNOWN_ESPS = ("smtp", "sendgrid", "postmark", "mailgun", "ses", "resend")
 # A domain or a selector: dot-separated DNS labels (selectors may hold dots too, RFC 6376 3.1).
-_DNS_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
+DNS_NAME = _DNS_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
 DEV_POSTAL_ADDRESS = "Journeys development, 1 Example Street, Springfield (set JOURNEYS_POSTAL_ADDRESS)"
 
 
@@ -225,6 +227,27 @@ class Settings(BaseSettings):
             if not _DNS_NAME.match(value):
                 raise ValueError(f"{name}={value!r} is not a DNS name (letters, digits and hyphens, dot-separated)")
         return self
+
+    @field_validator("from_email")
+    @classmethod
+    def _one_from_address(cls, value: str) -> str:
+        """``Name <local@domain>`` or ``local@domain``, one address whose domain DNS can
+        name (punycode for one outside ASCII): else every send would fail, so refuse to start."""
+        value = value.strip()
+        example = 'such as "Shop <news@shop.example.com>"'
+        if any(ch in value for ch in "\r\n\0") or len(getaddresses([value])) != 1:
+            raise ValueError(f"JOURNEYS_FROM_EMAIL={value!r} is not one address {example}")
+        name, address = parseaddr(value)
+        local, at, domain = address.rpartition("@")
+        if not at or not local or not domain or any(ch.isspace() for ch in address) or ("<" in value) != value.endswith(">"):
+            raise ValueError(f"JOURNEYS_FROM_EMAIL={value!r} is not an address {example}")
+        try:
+            ascii_domain = idna.encode(domain, uts46=True).decode("ascii") if not domain.isascii() else domain
+        except (idna.IDNAError, UnicodeError):
+            ascii_domain = ""
+        if not _DNS_NAME.match(ascii_domain.lower().rstrip(".")):
+            raise ValueError(f"JOURNEYS_FROM_EMAIL={value!r}: {domain!r} is not a domain name")
+        return value
 
     @field_validator("quiet_hours")
     @classmethod

@@ -7,7 +7,12 @@
 3. the CSS of ``<style>`` blocks is inlined (css-inline) into ``style=""`` attributes,
    because Outlook and many webmail clients ignore ``<head>`` styles. The ``<style>``
    blocks stay too: media queries (the layout's 375 px rules) only work from there.
-   Nothing remote is ever fetched: ``<link>`` stylesheets are dropped, not loaded.
+   Nothing remote is fetched, now or by the reader's mail client later: ``<link>``
+   stylesheets, ``@import`` rules and ``@font-face`` rules with a ``url()`` (an
+   ``<mj-font>`` writes all three) are dropped, not loaded. A stylesheet or font fetched
+   when the email is opened tells its server who read it and when (and most clients
+   refuse them anyway); the layout names system fonts instead. Images are the exception:
+   they are fetched as written, as in every email.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ _TEXT_CONFIG = ParserConfig(css=_TEXT_CSS, display_links=False, table_cell_separ
 
 _BODY_START = re.compile(r"<body(?=[\s>/])[^>]*>", re.IGNORECASE)
 _STYLE = re.compile(r"<style[\s>]", re.IGNORECASE)
+_LINK = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
+_STYLESHEET = re.compile(r"""\brel\s*=\s*["']?[^"'>]*\bstylesheet\b""", re.IGNORECASE)
+_STYLE_BLOCK = re.compile(r"(<style\b[^>]*>)(.*?)(</style\s*>)", re.IGNORECASE | re.DOTALL)
+# @import "x.css"; @import url(x.css) screen; ... up to its semicolon (or the block's end).
+_IMPORT = re.compile(r"""@import\b(?:"[^"]*"|'[^']*'|[^;"'{}])*;?""", re.IGNORECASE)
+_FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\burl\s*\([^}]*\}", re.IGNORECASE)
 _BLANK_LINES = re.compile(r"\n{3,}")
 _ROW_GROUPS = ("tbody", "thead", "tfoot")
 # Links a reader of the text part can follow; the rest (anchors, javascript:) say nothing.
@@ -59,13 +70,27 @@ def add_preheader(document: str, preheader: str) -> str:
 
 def inline_css(document: str) -> str:
     """``<style>`` rules copied onto the elements they match; a document without any is
-    returned as written (nothing to inline, and its markup stays byte for byte)."""
+    returned as written (nothing to inline, and its markup stays byte for byte), but for
+    remote stylesheets and fonts, which are always dropped."""
+    document = drop_remote_styles(document)
     if not _STYLE.search(document):
         return document
     try:
         return _INLINER.inline(document)
     except css_inline.InlineError as exc:  # e.g. a selector css-inline cannot read
         raise TemplateError(f"CSS could not be inlined: {exc}") from exc
+
+
+def drop_remote_styles(document: str) -> str:
+    """Without ``<link rel="stylesheet">``, and ``<style>`` blocks without ``@import`` and
+    ``@font-face`` rules that load a font (module docstring)."""
+    document = _LINK.sub(lambda link: "" if _STYLESHEET.search(link.group(0)) else link.group(0), document)
+
+    def local_only(block: re.Match[str]) -> str:
+        css = _FONT_FACE.sub("", _IMPORT.sub("", block.group(2)))
+        return block.group(1) + css + block.group(3)
+
+    return _STYLE_BLOCK.sub(local_only, document) if "@" in document else document
 
 
 def html_to_text(document: str) -> str:

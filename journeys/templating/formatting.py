@@ -12,16 +12,19 @@ as a calendar date (no zone to convert). A naive moment is UTC, as everywhere in
 
 Missing values (and JSON null) render empty, or fail in a strict template like any
 missing variable; a value that is not a number or a date fails the render, naming it:
-sending "€NaN" is worse than not sending.
+sending "€NaN" is worse than not sending, so "NaN" and "Infinity" are refused too.
+``date`` with a pattern that asks for a time or a zone ("d MMM, HH:mm") formats the moment
+on the customer's clock, as ``datetime`` would; given a day without a time, it fails.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
@@ -71,7 +74,9 @@ def zone(name: object) -> tzinfo:
     if isinstance(name, str) and name:
         try:
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        # Not a zone: unknown, a folder of them ("Europe": IsADirectoryError), a name too
+        # long for a file name (OSError), a path that leaves the zone database (ValueError).
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
     return timezone.utc
 
@@ -92,15 +97,34 @@ def _missing(value: Any) -> bool:
     return value is None
 
 
+# Beyond this many digits left of the point no amount is real: babel would write them all
+# out (1e999999999 is a billion digits), or fail to round past decimal's 28 digits.
+_MAX_DIGITS = 24
+
+
 def _decimal(value: Any, filter_name: str) -> Decimal:
     if isinstance(value, bool):  # True is an int to Python, never an amount
         raise ValueError(f"{filter_name}: {value!r} is not a number")
-    if isinstance(value, float):
-        return Decimal(repr(value))  # 9.5 -> Decimal("9.5"), not its binary expansion
     try:
-        return Decimal(value) if isinstance(value, (int, Decimal)) else Decimal(str(value).strip())
-    except InvalidOperation:
+        if isinstance(value, float):
+            number = Decimal(repr(value))  # 9.5 -> Decimal("9.5"), not its binary expansion
+        else:
+            number = Decimal(value) if isinstance(value, (int, Decimal)) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError, TypeError):
         raise ValueError(f"{filter_name}: {value!r} is not a number") from None
+    if not number.is_finite():  # "NaN", "Infinity": JSON strings the API lets through
+        raise ValueError(f"{filter_name}: {value!r} is not a finite number")
+    if number.adjusted() >= _MAX_DIGITS:
+        raise ValueError(f"{filter_name}: {value!r} is too large to be a number to show")
+    return number
+
+
+def _formatted(filter_name: str, format_number: Callable[[], str]) -> str:
+    """babel's answer; its errors (a pattern it cannot read, a decimal it cannot round) name the filter."""
+    try:
+        return format_number()
+    except (ArithmeticError, ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"{filter_name}: cannot format it: {type(exc).__name__}: {exc}") from exc
 
 
 def _moment(value: Any, filter_name: str) -> date | datetime:
@@ -130,7 +154,8 @@ def money(context: Context, value: Any, currency: Any = "USD", format: str | Non
     if not isinstance(currency, str):
         raise ValueError(f"money: currency must be an ISO 4217 code such as \"EUR\", got {currency!r}")
     amount = _decimal(value, "money")
-    return babel_numbers.format_currency(amount, currency.upper(), format=format, locale=_state(context).locale)
+    locale = _state(context).locale
+    return _formatted("money", lambda: babel_numbers.format_currency(amount, currency.upper(), format=format, locale=locale))
 
 
 @pass_context
@@ -138,7 +163,8 @@ def number(context: Context, value: Any, format: str | None = None) -> str:
     """``{{ 1234.5 | number }}``: 1,234.5 (en), 1 234,5 (fr)."""
     if _missing(value):
         return ""
-    return babel_numbers.format_decimal(_decimal(value, "number"), format=format, locale=_state(context).locale)
+    amount, locale = _decimal(value, "number"), _state(context).locale
+    return _formatted("number", lambda: babel_numbers.format_decimal(amount, format=format, locale=locale))
 
 
 @pass_context
@@ -146,7 +172,8 @@ def percent(context: Context, value: Any, format: str | None = None) -> str:
     """``{{ 0.25 | percent }}``: 25%, 25 % (fr)."""
     if _missing(value):
         return ""
-    return babel_numbers.format_percent(_decimal(value, "percent"), format=format, locale=_state(context).locale)
+    amount, locale = _decimal(value, "percent"), _state(context).locale
+    return _formatted("percent", lambda: babel_numbers.format_percent(amount, format=format, locale=locale))
 
 
 @pass_context
@@ -157,8 +184,31 @@ def date_filter(context: Context, value: Any, format: str = "medium") -> str:
         return ""
     state = _state(context)
     moment = _moment(value, "date")
+    if _has_time_fields(format):
+        # "d MMM, HH:mm": a moment, on the customer's clock (babel's format_date would
+        # look for the hour on a day and fail).
+        if not isinstance(moment, datetime):
+            raise ValueError(f"date: the pattern {format!r} shows a time or a zone, and {value!r} is a day without a time")
+        return babel_dates.format_datetime(_local(moment, state), format=format, tzinfo=state.zone, locale=state.locale)
     day = _local(moment, state).date() if isinstance(moment, datetime) else moment
     return babel_dates.format_date(day, format=format, locale=state.locale)
+
+
+# CLDR pattern letters of the time of day and of the zone (a, h, H, m, s, z, ...).
+_TIME_FIELDS = frozenset("aBbhHkKmsSAzZOvVxX")
+_FIELD = re.compile(r"%\((\w+)\)s")
+
+
+@lru_cache(maxsize=256)
+def _has_time_fields(format: str) -> bool:
+    """Whether a CLDR date pattern (not short/medium/long/full) shows a time or a zone."""
+    if format in ("short", "medium", "long", "full"):
+        return False
+    try:
+        pattern = str(babel_dates.parse_pattern(format).format)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"date: {format!r} is not a date pattern ({exc})") from exc
+    return any(field[0] in _TIME_FIELDS for field in _FIELD.findall(pattern))
 
 
 @pass_context

@@ -10,11 +10,14 @@ cost more than the rest of a render, and would run MJML over customer data.
 Partials come from ``<mj-include path="_partials/header.mjml" />``, read from the
 templates folder only (mrml's local loader; nothing remote). MJML is XML: inside Jinja2
 tags write ``b > a`` rather than ``a < b``, and keep quotes in attributes single
-(``href="{{ url | default('#') }}"``).
+(``href="{{ url | default('#') }}"``). An edit to a partial recompiles the bodies that
+include it, as an edit to the body does.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +29,7 @@ from journeys.templating.catalog import TemplateError
 # No web fonts: mrml would link Google Fonts by default, a remote fetch for every reader
 # and a privacy leak; the layout names system fonts instead.
 _RENDER = mrml.RenderOptions(disable_comments=True, fonts={})
+_INCLUDE = re.compile(r"""<mj-include\b[^>]*?\bpath\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 
 
 def compile_mjml(source: str, filename: str, templates_dir: Path) -> str:
@@ -47,7 +51,41 @@ class TemplateLoader(FileSystemLoader):
 
     def get_source(self, environment: Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
-        if template.endswith(".mjml"):
-            source = compile_mjml(source, filename, self.templates_dir)
-        return source, filename, uptodate
+        if not template.endswith(".mjml"):
+            return source, filename, uptodate
+        compiled = compile_mjml(source, filename, self.templates_dir)
+        # Jinja2 asks before each use whether what it compiled is still current: the body
+        # is, if neither it nor any file it mj-includes (at any depth) has changed since.
+        stamps = {path: _mtime(path) for path in _included(source, Path(filename), Path(os.path.normpath(self.templates_dir)))}
+
+        def current() -> bool:
+            return uptodate() and all(_mtime(path) == stamp for path, stamp in stamps.items())
+
+        return compiled, filename, current
+
+
+def _included(source: str, including: Path, root: Path, seen: set[Path] | None = None) -> set[Path]:
+    """Every file under ``root`` that ``source`` mj-includes, and what those include in turn
+    (a path is the templates folder's, or, failing that, the including file's folder's)."""
+    seen = set() if seen is None else seen
+    for match in _INCLUDE.finditer(source):
+        relative = (match.group(1) if match.group(1) is not None else match.group(2)).strip()
+        for candidate in (root / relative, including.parent / relative):
+            path = Path(os.path.normpath(candidate))
+            if path in seen or not path.is_relative_to(root) or not path.is_file():
+                continue
+            seen.add(path)
+            if path.suffix == ".mjml":
+                try:
+                    _included(path.read_text(), path, root, seen)
+                except (OSError, UnicodeDecodeError):
+                    pass  # mrml said what was wrong with it, or will
+    return seen
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return os.path.getmtime(path)
+    except OSError:
+        return None
 

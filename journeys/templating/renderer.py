@@ -2,8 +2,14 @@
 
 Templates are files the developer wrote (templates/<name>/, README "Templates"); event and
 customer data are only ever passed in as values, so nothing a customer types can become
-template code. HTML is autoescaped (``body.html``, ``body.mjml`` and the ``_layouts/`` and
-``_partials/`` they use); subject, preheader and text are not (they are not HTML).
+template code. HTML is autoescaped: ``body.html``, ``body.mjml`` and everything they
+extend, include or import, whatever that file's extension (a ``.txt`` signature included
+into the HTML is escaped there too); subject, preheader and text are not (they are not
+HTML), so each part is rendered in the environment of its own kind.
+
+Whatever goes wrong while rendering (a filter given a pattern babel cannot format, a macro
+that calls itself for ever, a bug of ours) is a ``TemplateError`` naming the template and
+the line: delivery fails the step for good and logs it, instead of retrying for ever.
 
 A render is on the path of every send, so everything that does not depend on the data is
 done once per template and kept: which files (and locales) a template has, its compiled
@@ -20,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, TemplateNotFound, TemplateSyntaxError, select_autoescape
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateNotFound, TemplateSyntaxError, Undefined
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
@@ -67,13 +73,44 @@ class _StrictUndefined(StrictUndefined):
         return f"{f'{owner}[{key}]' if isinstance(key, int) else f'{owner}.{key}'!r} is missing"
 
 
+class _StrictMissingKey(_StrictUndefined):
+    """``order.items`` of a dict without that key: missing (named, in a strict template),
+    though ``order.items()`` still calls the method."""
+
+    __slots__ = ("method",)
+    method: Any
+
+
+class _LenientMissingKey(ChainableUndefined):
+    """The same, rendering empty (``{% for item in cart.items %}`` loops over nothing)."""
+
+    __slots__ = ("method",)
+    method: Any
+
+
 class _Sandbox(SandboxedEnvironment):
+    missing_key: type[_StrictMissingKey] | type[_LenientMissingKey] = _LenientMissingKey
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         # Data before methods: {{ cart.items }} is the cart's items, not dict.items, as in
         # every ESP's template language (Jinja2 itself would look for the method first).
-        if type(obj) is dict and attribute in obj:
-            return obj[attribute]
+        # Without the key it is missing, never the method; called, it is the method still
+        # ({{ cart.get("total", 0) }}).
+        if type(obj) is dict:
+            if attribute in obj:
+                return obj[attribute]
+            value = super().getattr(obj, attribute)
+            if isinstance(value, Undefined):
+                return value
+            missing_key = self.missing_key(obj=obj, name=attribute)
+            missing_key.method = value
+            return missing_key
         return super().getattr(obj, attribute)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(__obj, (_StrictMissingKey, _LenientMissingKey)):
+            __obj = __obj.method
+        return super().call(__context, __obj, *args, **kwargs)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         # {{ cart["items"] }} is only ever the data: missing, it is missing, never the
@@ -86,10 +123,12 @@ class _Sandbox(SandboxedEnvironment):
         return super().getitem(obj, argument)
 
 
-def _environment(loader: TemplateLoader, strict: bool) -> _Sandbox:
+def _environment(loader: TemplateLoader, strict: bool, html: bool) -> _Sandbox:
     env = _Sandbox(
         loader=loader,
-        autoescape=select_autoescape(enabled_extensions=("html", "mjml"), default_for_string=False),
+        # By the part being rendered, not by each file's extension: what body.html
+        # includes is HTML too, and what subject.txt includes is text.
+        autoescape=html,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
@@ -103,9 +142,14 @@ def _environment(loader: TemplateLoader, strict: bool) -> _Sandbox:
         # MJML body is compiled once per process; edits to a file are still picked up.
         cache_size=-1,
     )
+    env.missing_key = _StrictMissingKey if strict else _LenientMissingKey
     env.filters.update(FILTERS)
     env.globals.update(GLOBALS)
     return env
+
+
+def _is_html(path: str) -> bool:
+    return path.endswith((".html", ".mjml"))
 
 
 @dataclass
@@ -120,8 +164,8 @@ class TemplateRenderer:
     def __init__(self, templates_dir: Path) -> None:
         self.templates_dir = Path(templates_dir)
         loader = TemplateLoader(self.templates_dir)
-        self._lenient = _environment(loader, strict=False)
-        self._strict = _environment(loader, strict=True)
+        # (strict, html) -> its environment; each keeps the templates it compiled.
+        self._envs = {(strict, html): _environment(loader, strict, html) for strict in (False, True) for html in (False, True)}
         self._templates: dict[str, _Template] = {}
 
     def render(
@@ -157,15 +201,20 @@ class TemplateRenderer:
         return self._template(name).options
 
     def render_part(self, path: str, context: dict[str, Any]) -> str | None:
-        """One file under the templates folder (e.g. the ``_footer``), None if there is none."""
+        """One file under the templates folder (e.g. the ``_footer``), None if there is none;
+        HTML (escaped) if its name ends in .html or .mjml, else text."""
         try:
-            return self._lenient.get_template(path).render(context)
-        except TemplateNotFound:
-            return None
+            return self._envs[False, _is_html(path)].get_template(path).render(context)
+        except TemplateNotFound as exc:
+            if exc.name == path:
+                return None
+            raise TemplateError(f"{path} is missing its part {exc.name!r}") from exc
+        except TemplateError:  # from the loader: MJML that does not compile, names the file
+            raise
         except TemplateSyntaxError as exc:
             raise TemplateError(f"{exc.filename}:{exc.lineno}: {exc.message}") from exc
-        except (SecurityError, UndefinedError, TypeError, ValueError) as exc:
-            raise TemplateError(f"{path} failed to render: {exc}") from exc
+        except Exception as exc:  # anything else a render raised: the template's, never retried
+            raise TemplateError(f"{path} failed to render: {_reason(exc)}{self._where(exc) or f' ({path})'}") from exc
 
     def _template(self, name: str) -> _Template:
         template = self._templates.get(name)
@@ -184,7 +233,6 @@ class TemplateRenderer:
         self, name: str, template: _Template, variant: Variant, context: dict[str, Any], wanted: object, zone_name: object
     ) -> RenderedEmail:
         strict = template.options.strict
-        env = self._strict if strict else self._lenient
         state = RenderState(
             babel_locale(wanted if isinstance(wanted, str) else None, template.options.locale),
             zone(zone_name if isinstance(zone_name, str) else None),
@@ -193,11 +241,18 @@ class TemplateRenderer:
         # The email's language for <html lang="{{ lang }}">, unless the context has its own.
         values = {"lang": variant.locale or template.options.locale, **context, STATE_KEY: state}
         paths = _PATHS.set(_paths_of(context)) if strict else None
+        part = variant.subject
+
+        def render(path: str) -> str:
+            nonlocal part
+            part = path
+            return self._envs[strict, _is_html(path)].get_template(path).render(values)
+
         try:
-            subject = env.get_template(variant.subject).render(values)
-            preheader = env.get_template(variant.preheader).render(values) if variant.preheader else ""
-            html = env.get_template(variant.body).render(values)
-            text = env.get_template(variant.text).render(values) if variant.text else None
+            subject = render(variant.subject)
+            preheader = render(variant.preheader) if variant.preheader else ""
+            html = render(variant.body)
+            text = render(variant.text) if variant.text else None
         except TemplateError as exc:  # from the loader: MJML that does not compile
             raise TemplateError(f"template {name!r}: {exc}") from exc
         except TemplateNotFound as exc:
@@ -208,8 +263,8 @@ class TemplateRenderer:
             if strict:
                 raise TemplateError(f"template {name!r} is strict and {exc}{self._where(exc)}") from exc
             raise TemplateError(f"template {name!r} failed to render: {exc}{self._where(exc)}") from exc
-        except (SecurityError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
-            raise TemplateError(f"template {name!r} failed to render: {exc}{self._where(exc)}") from exc
+        except Exception as exc:  # anything else a render raised: the template's, never retried
+            raise TemplateError(f"template {name!r} failed to render: {_reason(exc)}{self._where(exc) or f' ({part})'}") from exc
         finally:
             if paths is not None:
                 _PATHS.reset(paths)
@@ -224,6 +279,8 @@ class TemplateRenderer:
             html = inline_css(add_preheader(html, preheader))
         except TemplateError as exc:
             raise TemplateError(f"template {name!r}: {exc}") from exc
+        except Exception as exc:  # the HTML as written tripped a library: the template's too
+            raise TemplateError(f"template {name!r}: the rendered HTML could not be finished: {_reason(exc)}") from exc
         return RenderedEmail(subject=subject, html=html, text=text, preheader=preheader)
 
     def _where(self, exc: BaseException) -> str:
@@ -240,6 +297,14 @@ class TemplateRenderer:
                 found = f" ({relative})" if relative.endswith(".mjml") else f" ({relative} line {tb.tb_lineno})"
             tb = tb.tb_next
         return found
+
+
+def _reason(exc: BaseException) -> str:
+    """What a failure says; the kind too where the message alone would not tell (a
+    RecursionError's "maximum recursion depth exceeded", an AttributeError of ours)."""
+    if isinstance(exc, (SecurityError, UndefinedError, TypeError, ValueError, ArithmeticError, LookupError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _paths_of(context: dict[str, Any]) -> dict[int, str]:

@@ -4,7 +4,9 @@ Connections are kept open and reused (a small pool), as every bulk sender does: 
 connection per email costs a TCP handshake, EHLO (and STARTTLS/AUTH) each time.
 
 Each message is built and DKIM-signed once (journeys/providers/smtp/message.py), and those
-bytes are what every connection attempt sends.
+bytes are what every connection attempt sends. It is built before any connection is made:
+a message that cannot be built is refused for good (``PermanentSendError``), and nothing
+about it can have reached the server.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import aiosmtplib
 
 from journeys.providers.base import MissingSetting, OutgoingEmail, PermanentSendError, TransientSendError
 from journeys.providers.smtp.dkim import DkimKeyError, DkimSigner
-from journeys.providers.smtp.message import WireMessage, build
+from journeys.providers.smtp.message import MessageError, WireMessage, build
 from journeys.providers.webhook_settings import InvalidSetting
 from journeys.storage.settings import Settings
 
@@ -67,10 +69,15 @@ class SmtpSender:
         )
 
     def build(self, email: OutgoingEmail) -> WireMessage:
-        return build(email, self.dkim)
+        try:
+            return build(email, self.dkim)
+        except MessageError:
+            raise
+        except Exception as exc:  # a bug of ours or of a library's: still nothing was sent, and a retry builds it the same
+            raise MessageError(f"the message could not be built: {type(exc).__name__}: {exc}") from exc
 
     async def send(self, email: OutgoingEmail) -> str:
-        msg = self.build(email)
+        msg = self.build(email)  # first: nothing below may run for a message that cannot be sent
         client, reused = await self._checkout()
         try:
             await self._transact(client, msg)
@@ -96,10 +103,18 @@ class SmtpSender:
         client.data_started = False
         options = []
         if not (msg.sender + "".join(msg.recipients)).isascii():
-            # An address outside ASCII (RFC 6531), as aiosmtplib's send_message would ask;
-            # everything else we write is 7-bit (quoted-printable, RFC 2047 headers).
+            # A mailbox name outside ASCII (RFC 6531), as aiosmtplib's send_message would ask;
+            # everything else we write is 7-bit (quoted-printable, RFC 2047 headers, punycode).
             options += ["SMTPUTF8", "BODY=8BITMIME"]
-        await client.sendmail(msg.sender, msg.recipients, msg.data, mail_options=options)
+        try:
+            await client.sendmail(msg.sender, msg.recipients, msg.data, mail_options=options)
+        except aiosmtplib.SMTPNotSupported as exc:
+            if "SMTPUTF8" not in options or "SMTPUTF8" not in exc.message:
+                raise
+            # Known after EHLO, before MAIL FROM: nothing sent, and this relay never will (_classify).
+            unsent = next(a for a in (msg.sender, *msg.recipients) if not a.isascii())
+            raise _NoSmtpUtf8(f"{unsent} has a mailbox name outside ASCII, which needs SMTPUTF8, "
+                              f"and the SMTP server does not offer it") from exc
 
     async def _checkout(self, fresh: bool = False) -> tuple["_Client", bool]:
         now = time.monotonic()
@@ -134,6 +149,10 @@ class SmtpSender:
     async def aclose(self) -> None:
         while self._idle:
             await _close(self._idle.pop()[0])
+
+
+class _NoSmtpUtf8(aiosmtplib.SMTPNotSupported):
+    """A mailbox name outside ASCII, and a server without SMTPUTF8: permanent."""
 
 
 class _Client(aiosmtplib.SMTP):
@@ -188,6 +207,8 @@ def _classify(exc: BaseException, host: str, port: int, sending: bool = False) -
             # 5xx to RCPT TO: the mailbox does not exist or will never take mail.
             return PermanentSendError(f"recipient refused: {refusals}", hard_bounce=True)
         return TransientSendError(f"recipient deferred: {refusals}")
+    if isinstance(exc, _NoSmtpUtf8):
+        return PermanentSendError(exc.message)
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return PermanentSendError(f"SMTP authentication failed: {exc}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):

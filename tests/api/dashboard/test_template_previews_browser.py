@@ -6,8 +6,9 @@ JOURNEYS_TEST_REQUIRE_BROWSER=1).
 Each email is the API's preview of its sample (``POST /v1/templates/{name}/preview``), and
 the test checks what a reader would notice: no sideways scrolling, the heading and every
 link within the width, the preheader there but hidden, text large enough to read, no
-broken image. Then the dashboard's preview page: both frames show the email (its
-Content-Security-Policy lets the sandboxed ``srcdoc`` frames render, and no script).
+broken image, the desktop layout at 600 px and the phone's at 375. Then the dashboard's
+preview page: both frames show the email (its Content-Security-Policy lets the sandboxed
+``srcdoc`` frames render, and no script).
 
 Screenshots, ``template-<name>-<width>.png`` and ``dashboard-template-preview.png``, go to
 JOURNEYS_SCREENSHOTS_DIR when set (``make screenshots``: docs/screenshots/), else to the
@@ -28,6 +29,7 @@ from tests.api.dashboard.test_dashboard_browser import CHROMIUM, WAIT_MS, browse
 
 SCREENSHOTS_DIR = os.environ.get("JOURNEYS_SCREENSHOTS_DIR")
 WIDTHS = (600, 375)
+LAYOUT_PADDING = {600: "44px", 375: "20px"}  # the card's, desktop and phone (_layouts/base.html)
 SHIPPED = sorted(p.name for p in (PROJECT_ROOT / "templates").iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
 
 # What a reader sees, measured in the page: sideways overflow, what sticks out, tiny text, broken images.
@@ -49,6 +51,7 @@ MEASURE = """() => {
     preheader: hidden ? hidden.textContent : null,
     preheaderShown: hidden ? hidden.getBoundingClientRect().height > 0 && getComputedStyle(hidden).display !== 'none' : null,
     heading: (document.querySelector('h1') || {}).innerText || null,
+    padding: getComputedStyle(document.querySelector('.content')).paddingLeft,
   };
 }"""
 
@@ -89,6 +92,8 @@ async def test_every_shipped_template_reads_well_at_600_and_375_px(live_api: str
                         "sticks out": seen["out"], "tiny text": seen["tiny"], "broken images": seen["broken"],
                         "preheader": seen["preheader"] != email["preheader"] and seen["preheader"],
                         "preheader shown": seen["preheaderShown"], "no heading": not seen["heading"],
+                        # The layout's phone rules (max-width: 480px) at 375 px only: 600 px is the desktop layout.
+                        "layout": seen["padding"] != LAYOUT_PADDING[width] and seen["padding"],
                     }
                     wrong = {what: detail for what, detail in wrong.items() if detail}
                     if wrong:

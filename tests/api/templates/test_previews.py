@@ -119,3 +119,15 @@ async def test_hostile_customer_data_is_only_ever_text(http: httpx.AsyncClient) 
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "{{ 7*7 }}" in str(shown["text"]) and "49" not in html, "data is never template code"
     assert "\n" not in str(shown["subject"])
+
+
+async def test_a_render_that_fails_in_any_way_is_a_422_naming_the_filter(http: httpx.AsyncClient) -> None:
+    order = {"id": "1", "placed_at": "2024-06-03T10:00:00Z", "currency": "EUR", "total": "NaN", "subtotal": "Infinity",
+             "items": [{"name": "Mug", "quantity": 1, "price": "-Infinity"}]}
+    answer = await http.post("/v1/templates/receipt/preview", json={"context": {"order": order}})
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["detail"]
+    assert re.match(r"template 'receipt' failed to render: money: '[-A-Za-z]+' is not a finite number \(receipt/", error["msg"]), error
+    priced = {**order, "total": "1", "subtotal": "1"}  # only the item's price is not a number now
+    item = await http.post("/v1/templates/receipt/preview", json={"context": {"order": priced}})
+    assert item.status_code == 422 and "money: '-Infinity' is not a finite number" in item.text

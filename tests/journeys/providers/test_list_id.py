@@ -69,3 +69,8 @@ async def test_marketing_mail_carries_list_id_and_transactional_mail_does_not(
     assert mails["promo for you"]["List-Id"] == "Shop offers <offers.shop.example.com>"
     assert mails["promo for you"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "List-Id" not in mails["receipt for you"] and "List-Unsubscribe" not in mails["receipt for you"]
+
+
+def test_an_idn_domain_is_written_as_the_from_header_writes_it() -> None:
+    # IDNA 2008: "ß" stays a letter of its own (xn--fa-hia), not "ss" (another domain, fass.de).
+    assert list_id("offers", "News <news@faß.de>").endswith("<offers.xn--fa-hia.de>")

@@ -89,3 +89,18 @@ def test_check_templates_in_process_matches_the_command() -> None:
         ("cart_reminder", "en (default)", True), ("getting_started", "en (default)", True),
         ("receipt", "en (default)", True), ("welcome", "en (default)", True), ("welcome", "fr", True),
     ]
+
+
+def test_a_template_that_raises_anything_is_an_error_line_not_a_traceback(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    write(templates, "order", {"subject.txt": "Order", "body.html": '<p>{{ "2024-06-03" | date("d MMM, HH:mm") }}</p>'})
+    write(templates, "loop", {"subject.txt": "Loop", "body.html": "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}"})
+    write(templates, "zone", {"subject.txt": "Zone", "body.html": '<p>{{ "2024-06-03T10:00:00Z" | datetime("HH:mm") }}</p>'},
+          toml='category = "transactional"\n[sample.customer]\ntimezone = "Europe"\n')
+    result = journeys(tmp_path, "templates", "check", "--templates-dir", str(templates))
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+    assert "error  loop   en (default)  template 'loop' failed to render: RecursionError: maximum recursion depth" in result.stdout
+    assert ("error  order  en (default)  template 'order' failed to render: date: the pattern 'd MMM, HH:mm' shows a time "
+            "or a zone, and '2024-06-03' is a day without a time (order/body.html line 1)") in result.stdout
+    assert 'ok     zone   en (default)  "Zone"' in result.stdout, "a zone that is no zone is UTC"
+    assert result.stdout.splitlines()[-1] == "3 templates, 3 renders: 2 failed"

@@ -112,3 +112,32 @@ def test_the_text_is_derived_before_tracking_rewrites_links(tmp_path: Path) -> N
     tracked, links = tracker.apply(email, "m1", TemplateInfo("promo", "marketing", "offers"))
     assert links == ["https://shop.example/sale"] and "/t/c/" in tracked.html
     assert tracked.text == "Sale (https://shop.example/sale)\n", "the text part names the URL itself"
+
+
+def test_a_stylesheet_link_is_dropped_even_without_a_style_block() -> None:
+    for link in ('<link rel="stylesheet" href="https://fonts.example/a.css">', "<LINK REL=StyleSheet HREF=https://x.example/b.css>",
+                 '<link href="https://x.example/c.css" rel="alternate stylesheet" type="text/css" />'):
+        html = inline_css(f"<html><head>{link}<title>t</title></head><body><p>x</p></body></html>")
+        assert html == "<html><head><title>t</title></head><body><p>x</p></body></html>", link
+    kept = '<link rel="icon" href="/favicon.ico">'
+    assert inline_css(kept) == kept, "only stylesheets"
+
+
+def test_remote_imports_and_font_files_are_dropped_so_no_mail_client_fetches_them(tmp_path: Path) -> None:
+    """What an <mj-font> writes (a link, an @import) and an @font-face: fetched by the reader's
+    client when the email is opened, telling a server who read it and when. System fonts only."""
+    html = inline_css(
+        "<html><head><style>@import url(https://fonts.example/css?family=X); @import 'https://x.example/a.css' screen;"
+        " @font-face { font-family: X; src: url(https://fonts.example/x.woff2) format('woff2') } .a { color: red }</style>"
+        '<style data-css-inline="ignore">@font-face { font-family: Y; src: local("Y") } @media (max-width: 480px) {'
+        " .a { color: blue } }</style></head><body><p class=\"a\">x</p><p>Write to @import@example.com</p></body></html>"
+    )
+    assert "https://" not in html and "@import" not in html.split("<body>")[0]
+    assert 'style="color: red;"' in html and "@media (max-width: 480px)" in html
+    assert '@font-face { font-family: Y; src: local("Y") }' in html, "a local font loads nothing"
+    assert "Write to @import@example.com" in html, "text is not CSS"
+    write(tmp_path, "fonts", {"subject.txt": "x", "body.mjml": (
+        '<mjml><mj-head><mj-font name="Raleway" href="https://fonts.example/css?family=Raleway" /></mj-head><mj-body>'
+        '<mj-section><mj-column><mj-text font-family="Raleway, Arial">Hi</mj-text></mj-column></mj-section></mj-body></mjml>')})
+    rendered = TemplateRenderer(tmp_path).render("fonts", {}).html
+    assert "fonts.example" not in rendered and "Hi" in rendered

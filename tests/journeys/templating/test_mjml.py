@@ -3,6 +3,7 @@ data only meets the compiled HTML later, escaped, in the sandbox."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -107,3 +108,27 @@ def test_a_locale_may_have_its_own_mjml(root: Path) -> None:
                                             "</mj-text></mj-column></mj-section></mj-body></mjml>"})
     email = TemplateRenderer(root).render("restock", context(), locale="fr")
     assert email.subject == "Blue mug est de retour" and "Bonjour Ann" in email.html and 'lang="und"' in email.html
+
+
+def test_an_edit_to_an_included_partial_is_picked_up_without_a_restart(root: Path) -> None:
+    """Jinja2 asks whether the compiled body is current before each use: the body is stale
+    once any file it mj-includes changed, as when the body itself did."""
+    renderer = TemplateRenderer(root)
+    assert ">Shop</div>" in renderer.render("restock", context()).html
+    header = root / "_partials" / "header.mjml"
+    header.write_text(HEADER.replace(">Shop<", ">Shop, now with news<"))
+    stamp = header.stat().st_mtime + 2  # the edit lands in a later second, whatever the file system's clock
+    os.utime(header, (stamp, stamp))
+    assert ">Shop, now with news</div>" in renderer.render("restock", context()).html
+    header.unlink()
+    with pytest.raises(TemplateError, match="MJML does not compile"):
+        renderer.render("restock", context())
+
+
+def test_partials_are_found_for_the_up_to_date_check_at_any_depth(tmp_path: Path) -> None:
+    write(tmp_path, "_partials", {"outer.mjml": '<mj-include path="_partials/inner.mjml" />', "inner.mjml": HEADER,
+                                  "style.css": ".x { color: red }"}, toml=None)
+    source = ('<mjml><mj-head><mj-include path=\'_partials/style.css\' type="css" /></mj-head><mj-body>'
+              '<mj-include path="_partials/outer.mjml" /><mj-include path="_partials/nope.mjml" /></mj-body></mjml>')
+    found = mjml._included(source, tmp_path / "t" / "body.mjml", tmp_path)
+    assert found == {tmp_path / "_partials" / name for name in ("outer.mjml", "inner.mjml", "style.css")}

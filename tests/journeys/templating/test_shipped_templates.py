@@ -39,7 +39,8 @@ def test_every_shipped_template_is_responsive_and_inlined(name: str) -> None:
     html = sample(name).html
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
     assert re.search(r'<table class="container"[^>]* style="width: 100%;max-width: 600px;"', html), "600px at most, fluid below"
-    assert "@media only screen and (max-width: 620px)" in html and ".content { padding: 28px 20px !important; }" in html
+    # Phones (320 to 430px) get the phone rules; a 600px window (the preview's) the desktop layout.
+    assert "@media only screen and (max-width: 480px)" in html and ".content { padding: 28px 20px !important; }" in html
     assert re.search(r'<td class="card content"[^>]* style="[^"]*padding: 40px 44px;', html), "styles inlined onto the cells"
     assert 'role="presentation"' in html and "<div" not in html.split('aria-hidden="true">', 1)[1], "tables, not divs, for Outlook"
 
@@ -75,6 +76,8 @@ def test_welcome_in_french() -> None:
 def test_cart_reminder_lists_the_items_with_prices_in_the_customers_currency_format() -> None:
     email = sample("cart_reminder")
     assert re.search(r"^Blue mug +2 +\$9\.50$", email.text, re.M) and re.search(r"^Total +\$19\.00$", email.text, re.M)
+    assert re.search(r"^Green tea +1 +–$", email.text, re.M), "an item without a price says so, not an empty cell"
+    assert re.search(r'<td class="number"[^>]*>–</td>', email.html)
     german = RENDERER.render("cart_reminder", {**sample_context("cart_reminder", read_options(SHIPPED / "cart_reminder"), "de"),
                                                "unsubscribe_url": "u", "postal_address": "a"})
     assert re.search(r"^Blue mug +2 +9,50 \$$", german.text, re.M), "German figures, the cart's currency"

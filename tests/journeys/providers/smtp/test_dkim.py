@@ -4,9 +4,12 @@ the message the mail catcher received, and fails it once anything signed is chan
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
@@ -169,3 +172,36 @@ def test_keygen_defaults_to_the_configured_selector_and_the_from_domain(
     finally:
         get_settings.cache_clear()
     assert record.startswith("jan2027._domainkey.news.shop.example. IN TXT ")
+
+
+async def test_a_subject_split_into_encoded_words_and_punycode_addresses_still_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], catcher: MailCatcher
+) -> None:
+    key_file, record = keygen(tmp_path, capsys, "--selector", "s2026", "--domain", "shop.example.com")
+    long_name = "A" * 1200  # one first_name, no space to fold at
+    email_ = replace(EMAIL, to="Zoë <zoe@bücher.example>", from_="Shop Ünd Co <hello@shop.example.com>",
+                     subject=f"{long_name}, your cart is waiting — 10% off")
+    raw = await send_and_catch(catcher, dkim_settings(key_file), email_)
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert max(len(line) for line in head) <= 78, "every header line folds, the subject's too"
+    assert dkim.verify(raw, dnsfunc=resolver(record)) is True
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Subject"] == email_.subject and message["To"] == "Zoë <zoe@xn--bcher-kva.example>"
+
+
+def test_keygen_refuses_what_is_not_a_dns_name_and_a_folder_that_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for options, said in ((["--selector", "bad sel;x", "--domain", "shop.example.com"], "--selector 'bad sel;x' is not a DNS name"),
+                          (["--selector", "s1", "--domain", "a b;c.com"], "--domain 'a b;c.com' is not a DNS name"),
+                          (["--selector", "s1", "--domain=-shop.example.com"], "--domain '-shop.example.com' is not a DNS name"),
+                          (["--selector", "s1", "--domain", "x.com", "--out", str(tmp_path / "nowhere" / "k.pem")],
+                           f"cannot write {tmp_path / 'nowhere' / 'k.pem'}: No such file or directory")):
+        out = [] if "--out" in options else ["--out", str(tmp_path / "k.pem")]
+        args = build_parser().parse_args(["dkim", "keygen", *out, *options])
+        assert args.func(args) == 2, options
+        assert capsys.readouterr().err == f"journeys dkim keygen: {said}" + ("" if said.startswith("cannot") else
+                                                                             " (letters, digits and hyphens, dot-separated)") + "\n"
+        assert not (tmp_path / "k.pem").exists()
+    _, record = keygen(tmp_path / "idn", capsys, "--selector", "s1", "--domain", "Bücher.example")
+    assert record.startswith("s1._domainkey.xn--bcher-kva.example. IN TXT "), "DNS names it in punycode"

@@ -126,3 +126,26 @@ def test_the_worker_refuses_to_start(tmp_path: Path, env: dict[str, str], says: 
     )
     assert done.returncode == 2, done.stderr
     assert says in done.stderr
+
+
+@pytest.mark.parametrize("value", ["Journeys <journeys@example.com>", "news@shop.example.com", '"Shop, Inc." <a@shop.example>',
+                                   "Bücher <news@bücher.example>", "ops@localhost"])
+def test_a_from_address_that_can_be_sent_is_accepted(value: str) -> None:
+    assert Settings(from_email=f" {value} ").from_email == value
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("Shop news@shop.example.com", "is not an address"),
+    ("Shop <news@shop.example.com", "is not an address"),
+    ("Shop <news@shop.example.com> and more", "is not one address"),
+    ("a@shop.example, b@shop.example", "is not one address"),
+    ("news", "is not an address"),
+    ("<>", "is not an address"),
+    ("Shop <news@bü..example>", "'bü..example' is not a domain name"),
+    ("Shop <news@-shop.example>", "'-shop.example' is not a domain name"),
+    ("Shop <news@shop.example>\r\nBcc: x@evil.example", "is not one address"),
+])
+def test_a_from_address_that_cannot_be_sent_stops_the_start(value: str, said: str) -> None:
+    with pytest.raises(ValidationError, match="JOURNEYS_FROM_EMAIL=") as raised:
+        Settings(from_email=value)
+    assert said in str(raised.value)

@@ -6,15 +6,17 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from journeys.devstack.mail_catcher import MailCatcher
-from journeys.providers.base import OutgoingEmail
-from journeys.providers.smtp.message import build, message_id_for
+from journeys.providers.base import OutgoingEmail, PermanentSendError
+from journeys.providers.smtp.message import MessageError, build, message_id_for
 from journeys.providers.smtp.sender import SmtpSender
 from tests.conftest import free_port
 
@@ -104,3 +106,60 @@ def test_a_line_starting_with_from_reads_as_written() -> None:
     assert b">From" not in data and b"\r\nFrom " not in data.split(b"\r\n\r\n", 1)[1]
     text, html = parse(data).iter_parts()
     assert (text.get_content(), html.get_content()) == ("Hi\r\nFrom Monday: nine to six\r\n", "<p>Hi</p>\r\nFrom Monday: nine to six")
+
+
+def head_lines(data: bytes) -> list[bytes]:
+    return data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+
+
+def test_a_domain_outside_ascii_is_punycode_in_the_headers_and_the_envelope() -> None:
+    wire = build(OutgoingEmail(message_id="m1", to="ann@bücher.example", from_="Bücher Shop <news@straße.example>",
+                               subject="Hi", html="<p>Hi</p>", text="Hi"))
+    assert wire.data.isascii(), "still 7-bit: nothing needs SMTPUTF8"
+    assert b"To: ann@xn--bcher-kva.example" in head_lines(wire.data)
+    assert (wire.sender, wire.recipients) == ("news@xn--strae-oqa.example", ["ann@xn--bcher-kva.example"]), "IDNA 2008: ß stays ß"
+    message = parse(wire.data)
+    assert message["From"] == "Bücher Shop <news@xn--strae-oqa.example>" and message["To"] == "ann@xn--bcher-kva.example"
+    assert wire.message_id == "<m1@xn--strae-oqa.example>", "on the From domain, as DNS names it"
+
+
+def test_a_mailbox_name_outside_ascii_is_utf8_in_headers_and_envelope() -> None:
+    """It has no ASCII form: the message needs SMTPUTF8 (RFC 6531/6532), never an encoded word,
+    which would not be an address at all."""
+    wire = build(OutgoingEmail(message_id="m1", to="jörg@bücher.example", from_="Shop <news@shop.example.com>",
+                               subject="Grüße", html="<p>Hi</p>", text="Hi"))
+    assert "To: jörg@xn--bcher-kva.example".encode() in head_lines(wire.data) and b"=?utf-8?" not in wire.data.split(b"To:")[1][:30]
+    assert wire.recipients == ["jörg@xn--bcher-kva.example"]
+    assert parse(wire.data)["To"] == "jörg@xn--bcher-kva.example"
+    assert parse(wire.data)["Subject"] == "Grüße"
+
+
+def test_a_subject_with_a_word_too_long_for_a_line_is_split_into_encoded_words() -> None:
+    """A 1,200-character first name would make one line of over 998 octets, which SMTP
+    servers refuse: encoded words can be split where the text has no space."""
+    for subject in (f"Hi {'A' * 1200}, your cart is waiting", f"Grüße {'Ö' * 600}!", "https://" + "x" * 990):
+        wire = build(OutgoingEmail(message_id="m1", to="ann@example.com", from_=f"{'S' * 300} <news@shop.example.com>",
+                                   subject=subject, html="<p>Hi</p>", text="Hi"))
+        assert max(len(line) for line in head_lines(wire.data)) <= 78, subject[:20]
+        message = parse(wire.data)
+        # RFC 2047 6.2: the space between two encoded words is no text (Python's address parser keeps it).
+        sender = str(make_header(decode_header(email.message_from_bytes(wire.data)["From"])))
+        assert message["Subject"] == subject and sender == f"{'S' * 300} <news@shop.example.com>"
+    short = build(OutgoingEmail(message_id="m1", to="ann@example.com", from_="a@example.com", subject="Your cart is waiting",
+                                html="h", text="t"))
+    assert b"Subject: Your cart is waiting" in head_lines(short.data), "plain ASCII stays as written"
+
+
+def test_what_cannot_be_written_is_refused_for_good_before_anything_is_sent() -> None:
+    base = OutgoingEmail(message_id="m1", to="ann@example.com", from_="a@example.com", subject="s", html="h", text="t")
+    for change, said in (({"to": "not an address"}, "To: 'not an address' is not an email address"),
+                         ({"from_": "Shop <@bücher.example>"}, "From: 'Shop <@bücher.example>' is not an email address"),
+                         ({"to": "ann@bü..example"}, "To: 'bü..example' is not a domain name"),
+                         ({"subject": "Hi\r\nBcc: someone@evil.example"}, "the Subject header must be one line of text"),
+                         ({"headers": {"List-Id": "x\nBcc: someone@evil.example"}}, "the List-Id header must be one line of text"),
+                         ({"headers": {"List-Unsubscribe": f"<https://shop.example.com/u/{'x' * 1000}>"}},
+                          "the List-Unsubscribe header has a line of 1030 characters; SMTP allows 998")):
+        with pytest.raises(MessageError) as raised:
+            build(replace(base, **change))  # type: ignore[arg-type]
+        assert str(raised.value).startswith(said), raised.value
+        assert isinstance(raised.value, PermanentSendError) and not raised.value.hard_bounce
