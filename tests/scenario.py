@@ -282,7 +282,7 @@ async def play(stack: Stack, http: httpx.AsyncClient) -> Played:
         return api_view(figures) == EXPECTED
 
     try:
-        await wait_until(settled, timeout=20, what="the scenario's figures")
+        await wait_until(settled, timeout=60, what="the scenario's figures")
     except AssertionError:  # the comparison below says what differs
         pass
     letters = (await http.get("/v1/dead-letters")).json()
