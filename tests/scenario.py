@@ -273,6 +273,16 @@ async def play(stack: Stack, http: httpx.AsyncClient) -> Played:
                 assert answer.status_code == 200
     # A click brings the follow-up; the order (the goal) comes after it, so every follow-up goes.
     await mails_to(stack, len(PEOPLE) - 1 + sum(p.clicks for p in PEOPLE))
+
+    async def follow_ups_recorded() -> bool:
+        # The catcher has a mail a moment before the ledger records it sent: the orders
+        # wait for the ledger, so no journey is mid-send when its goal arrives (an exit
+        # mid-send is the engine's own tests' business: tests/workflows/test_exit_mid_send.py).
+        async with stack.db.session() as session:
+            rows = (await session.exec(select(MessageRow).where(MessageRow.template == "spring_follow_up"))).all()
+        return len(rows) == sum(p.clicks for p in PEOPLE) and all(r.status == "sent" for r in rows)
+
+    await wait_until(follow_ups_recorded, timeout=20, what="every follow-up recorded as sent")
     later = [{"id": f"order-{p.name}", "type": "order.placed", "customer_id": p.name} for p in PEOPLE if p.converts]
     later += [{"id": f"closed-{p.name}", "type": "account.closed", "customer_id": p.name} for p in PEOPLE if p.closes_account]
     assert (await http.post("/v1/events", json={"events": later})).json()["accepted"] == len(later)
