@@ -50,6 +50,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.variants import choose_variant
 
 
+# Since this patch an exit that a finishing send outlived ends the steps at the next call.
+STOP_MEANS_STOP = "stop-means-stop"
+
+
 class Journey(Records):
     """Base class of every journey. Subclasses implement ``steps``."""
 
@@ -94,6 +98,7 @@ class Journey(Records):
 
     async def refresh(self) -> Customer:
         """Reload the customer's profile, e.g. before branching on an attribute."""
+        self._stop_if_stopping()
         self._customer = await activity_calls.load_customer(self._customer_id, self._steps)
         return self.customer
 
@@ -110,14 +115,10 @@ class Journey(Records):
         return await self.wait_for_any([event_type], where=where, timeout=timeout, step=step)
 
     async def wait_for_any(
-        self,
-        event_types: Iterable[str],
-        *,
-        where: Where = None,
-        timeout: timedelta | None = None,
-        step: str | None = None,
+        self, event_types: Iterable[str], *, where: Where = None, timeout: timedelta | None = None, step: str | None = None
     ) -> Event | None:
         """The first event of any of ``event_types`` (same rules as ``wait_for``)."""
+        self._stop_if_stopping()
         types = frozenset(event_types)
         matches = matcher(where)
         if self._inbox.peek(types, matches) is None:
@@ -153,11 +154,10 @@ class Journey(Records):
     async def checkpoint(self) -> None:
         """Continue-as-new if the history has grown large; call it once per loop iteration.
 
-        The next run calls ``steps`` again from the top with the same trigger, and with
-        ``self.state``, the inbox, the ids of events already seen and the send counters
-        carried over (bounded: workflows/handover.py): no event is lost or handled twice,
-        no email sent twice. Code before the loop should therefore look at ``self.state``
-        to skip what was done.
+        The next run calls ``steps`` again from the top with the same trigger, ``self.state``,
+        the inbox, the ids of events seen and the send counters carried over (bounded:
+        workflows/handover.py), so no event is lost or handled twice, no email sent twice.
+        Code before the loop should look at ``self.state`` to skip what was done.
         """
         info = workflow.info()
         if info.get_current_history_length() < self.max_history_events and not info.is_continue_as_new_suggested():
@@ -187,6 +187,7 @@ class Journey(Records):
 
     async def sleep(self, duration: timedelta, *, step: str | None = None) -> None:
         """A durable timer. ``step`` names it for operators; default ``sleep:<duration>``."""
+        self._stop_if_stopping()
         self._steps.set(step or f"sleep:{human(duration)}", timeout=duration)
         await workflow.sleep(duration)
 
@@ -194,6 +195,7 @@ class Journey(Records):
         """Sleep until an aware datetime, e.g. ``self.next_local_time(9)``; past moments return at once."""
         if moment.tzinfo is None:
             raise ValueError("sleep_until needs an aware datetime (use self.next_local_time(...))")
+        self._stop_if_stopping()
         duration = moment - workflow.now()
         if duration <= timedelta(0):
             return
@@ -218,6 +220,7 @@ class Journey(Records):
         customer's quiet hours, or held by the cap with ``if_capped="wait"``, waits here on
         a durable timer and then goes.
         """
+        self._stop_if_stopping()
         step = activity_calls.step_name(self._send_counts, template)
         # JourneyStep (the search attribute) says where customers *wait*; a send in
         # progress shows in the Temporal UI as the pending activity, retries and all.
@@ -259,6 +262,7 @@ class Journey(Records):
             raise
         if result.status == "sent":
             self._sent.append(template)
+        self._stop_if_stopping()  # the send finished (it cannot be taken back) as the journey ended
         return result
 
     # ----- signals and queries --------------------------------------------------------------
@@ -368,6 +372,12 @@ class Journey(Records):
             if not is_cancelled_exception(exc):
                 raise
         await self._goals.flush()
+
+    def _stop_if_stopping(self) -> None:
+        """An exit cancels the steps once; a send the ESP already had returns its result
+        anyway, and must not carry the journey on to its next wait."""
+        if self._stopping and workflow.patched(STOP_MEANS_STOP):
+            raise asyncio.CancelledError
 
     def _adopt(self, event: Event) -> None:
         """The customer this journey ran for turned out to be another id of a known customer

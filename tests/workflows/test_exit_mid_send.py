@@ -54,3 +54,36 @@ async def test_an_exit_during_a_send_ends_the_journey_as_exited(
         [message] = await kit.messages("c1")
         assert message.status == ends, (message.status, message.reason)
         assert kit.sent_to("c1") == (["promo"] if ends == "sent" else [])
+
+
+async def test_a_goal_reached_while_the_send_finishes_ends_the_journey_and_is_counted(
+    dev_server: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The goal (an exit) comes while the ESP still has the email: the send completes (it
+    cannot be taken back), and the journey must not go on to its week-long wait. It ends
+    exited, and its figures say so: not active, exited on the goal, converted once."""
+    from journeys.analytics.report import figures
+
+    send = CaptureSender.send
+    in_esp = asyncio.Event()
+
+    async def slow_esp(self: CaptureSender, email: Any) -> str:
+        in_esp.set()
+        await asyncio.sleep(0.8)
+        return await send(self, email)
+
+    monkeypatch.setattr(CaptureSender, "send", slow_esp)
+    registry = discover("tests.workflows.engine_journeys")
+    async with running_journeys(dev_server, registry, tmp_path) as kit:
+        await kit.customer("g1", email="g1@example.com")
+        await kit.emit("promo.shown", customer="g1", settle=False)
+        await asyncio.wait_for(in_esp.wait(), 30)
+        await kit.emit("promo.bought", customer="g1", settle=False)
+        handle = dev_server.client.get_workflow_handle("journey:promo:g1", result_type=JourneyResult)
+        result = await asyncio.wait_for(handle.result(), 30)
+        assert (result.outcome, result.exit_event_type) == ("exited", "promo.bought")
+        [message] = await kit.messages("g1")
+        assert message.status == "sent"
+        report = await figures(kit.db, "promo", None, None, min_sample=1)
+        assert (report.entered, report.active, report.completed) == (1, 0, 0)
+        assert report.exited == {"promo.bought": 1} and report.converted == {"promo.bought": 1}
