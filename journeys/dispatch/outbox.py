@@ -271,6 +271,10 @@ class Outbox:
             return outcome
         for position, (row, event) in enumerate(chain):
             assert row.id is not None
+            if row.not_before is not None and row.not_before > now:  # held: it and what follows wait
+                outcome.blocked_until = row.not_before
+                outcome.held = [later.id for later, _ in chain[position + 1 :] if later.id is not None]
+                break
             error = await self._one(event, customer, aliases)
             if error is None:
                 outcome.done.append(row.id)
@@ -359,6 +363,7 @@ class Outbox:
             _rows.c.customer_id.in_(sorted(customers)),
             _rows.c.id == oldest,
             (_rows.c.attempts == 0) | (_rows.c.next_attempt_at <= now),
+            _rows.c.not_before.is_(None) | (_rows.c.not_before <= now),
         )
         async with self.db.session() as session:
             return set((await session.exec(query)).all())  # type: ignore[call-overload]

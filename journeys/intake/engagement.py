@@ -204,7 +204,7 @@ async def record_engagement(
             await session.exec(  # type: ignore[call-overload]
                 update(DispatchRow)
                 .where(col(DispatchRow.event_id).in_([e.id for e in stored.to_dispatch]))
-                .values(next_attempt_at=utcnow() + window + HOLD_MARGIN)
+                .values(next_attempt_at=utcnow() + window + HOLD_MARGIN, not_before=utcnow() + window + HOLD_MARGIN)
                 .execution_options(synchronize_session=False)
             )
     else:

@@ -80,7 +80,12 @@ class DispatchRow(SQLModel, table=True):
     customer_id: str = Field(max_length=200)
     attempts: int = 0  # every try so far (the backoff grows with it)
     refusals: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # tries Temporal refused the event
+    # When the relay looks at the row; for a never-tried row only the relay's grace (the
+    # process that stored it dispatches it at once).
     next_attempt_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    # Held until then by every dispatcher, and the customer's later rows with it (a
+    # person's click waits out the scanners' burst window: journeys/intake/engagement.py).
+    not_before: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     dispatched_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     last_error: str | None = None
     first_attempt_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))

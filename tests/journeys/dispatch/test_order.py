@@ -158,3 +158,39 @@ async def test_an_event_stored_while_another_process_holds_the_claim_still_goes_
     assert await holder.dispatch([signup]) == 2, "the activation went in the same call"
     assert refused == [0], "process 2 could not claim the customer"
     assert await signals_received(dev_server.client, f"journey:welcome:{customer}") == [signup.id, f"{customer}-a"]
+
+
+async def test_a_held_event_waits_for_its_moment_and_the_customers_later_events_wait_behind_it(
+    db: Database, dev_server: WorkflowEnvironment, journey_registry: Registry
+) -> None:
+    """A person's click is held until the scanners' burst window has passed (never tried,
+    so not a backoff). The customer's next event, dispatched at once by the API that
+    stored it, must not carry the held click along before its moment, nor overtake it."""
+    customer = f"hold-{free_port()}"
+    outbox = Outbox(db, dev_server.client, journey_registry, QUEUE, owner="api-1")
+    [signup] = (await store_events(db, [Event(id=f"{customer}-s", type="user.signed_up", customer_id=customer)])).accepted
+    assert await outbox.dispatch([signup]) == 1
+    [click] = (await store_events(db, [Event(id=f"{customer}-c", type="email.clicked", customer_id=customer)])).accepted
+    async with db.session() as session:
+        await session.exec(  # type: ignore[call-overload]
+            update(DispatchRow).where(col(DispatchRow.event_id) == click.id).values(not_before=utcnow() + timedelta(minutes=5))
+        )
+        await session.commit()
+    [later] = (await store_events(db, [Event(id=f"{customer}-a", type="user.activated", customer_id=customer)])).accepted
+    assert await outbox.dispatch([later]) == 0, "the held click and the event behind it wait"
+    assert await outbox.relay_once() == 0
+    assert await signals_received(dev_server.client, f"journey:welcome:{customer}") == [signup.id]
+
+    async with db.session() as session:
+        await session.exec(  # type: ignore[call-overload]
+            update(DispatchRow).where(col(DispatchRow.customer_id) == customer)
+            .values(not_before=utcnow() - timedelta(seconds=1), next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+        await session.commit()
+    assert await outbox.relay_once() == 1
+    # The welcome journey does not wait on clicks: it hears the activation, and the click went first.
+    assert await signals_received(dev_server.client, f"journey:welcome:{customer}") == [signup.id, later.id]
+    async with db.session() as session:
+        rows = (await session.exec(select(DispatchRow).where(col(DispatchRow.customer_id) == customer).order_by(col(DispatchRow.id)))).all()
+    assert [r.dispatched_at is not None for r in rows] == [True, True, True]
+    assert rows[1].dispatched_at <= rows[2].dispatched_at  # type: ignore[operator]
