@@ -12,7 +12,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.runtime import Runtime
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.customers import CustomerActivities
@@ -40,11 +40,15 @@ PASSTHROUGH_MODULES = (
     "workflows.local_time",
     "workflows.steps",
     "workflows.variants",
+    "workflows.versions",
     "pydantic",
 )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def workflow_runner(sandboxed: bool) -> WorkflowRunner:
+    """Temporal's sandbox, or none (``JOURNEYS_WORKFLOW_SANDBOX``; see journeys/storage/settings.py)."""
+    if not sandboxed:
+        return UnsandboxedWorkflowRunner()
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
     )
@@ -87,7 +91,7 @@ def build_worker(
         task_queue=settings.temporal_task_queue,
         workflows=registry.workflow_classes,
         activities=activities,
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(settings.workflow_sandbox),
         max_cached_workflows=settings.worker_max_cached_workflows,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         # Sends are the only activities on this queue that are not local, so Temporal's

@@ -94,7 +94,7 @@ class Ledger:
                 fresh.counted_at = fresh.created_at
             if await self._insert(fresh):
                 if status in FINAL:
-                    await count_final(self.db, self.session, fresh, status, fresh.created_at)
+                    await count_final(self.db, self.session, fresh, status, fresh.created_at, self.input.variants)
                 await self.session.commit()
                 return result_of(fresh, customer)
             row = await self.row()  # another attempt wrote it a moment ago
@@ -180,7 +180,7 @@ class Ledger:
         )
         moved = (await self.session.exec(statement)).first() is not None  # type: ignore[call-overload]
         if moved and status in FINAL:  # counted once: a final status never changes (compare-and-set)
-            await count_final(self.db, self.session, row, status, now)
+            await count_final(self.db, self.session, row, status, now, self.input.variants)
         await self.session.commit()
         if moved:  # kept in step without marking the row dirty (which would cost an UPDATE)
             set_committed_value(row, "history", [*row.history, entry(now, status, reason)])

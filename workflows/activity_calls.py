@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from journeys.contracts.customers import Customer
     from workflows.steps import StepTracker
+    from workflows.versions import since
 
 DELIVER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -59,9 +60,9 @@ def idempotency_key(entry_id: str, step: str) -> str:
 SEND_CANCEL_WAITS = "send-cancel-waits"
 
 
-async def deliver(request: DeliverInput, steps: StepTracker) -> DeliverResult:
+async def deliver(request: DeliverInput, steps: StepTracker, engine: int) -> DeliverResult:
     """One call of the delivery activity (Temporal retries it); counted as busy meanwhile."""
-    waits = workflow.patched(SEND_CANCEL_WAITS)
+    waits = since(SEND_CANCEL_WAITS, engine)
     steps.enter_activity()
     try:
         return await workflow.execute_activity(
@@ -115,11 +116,11 @@ async def record_conversion(record: RecordConversionInput) -> None:
 RECORDS_RUNS = "record-runs"
 
 
-async def record_entry(record: RecordEntryInput) -> None:
-    if workflow.patched(RECORDS_RUNS):
+async def record_entry(record: RecordEntryInput, engine: int) -> None:
+    if since(RECORDS_RUNS, engine):
         await workflow.execute_local_activity(RECORD_ENTRY, record, start_to_close_timeout=timedelta(seconds=30))
 
 
-async def record_outcome(record: RecordOutcomeInput) -> None:
-    if workflow.patched(RECORDS_RUNS):
+async def record_outcome(record: RecordOutcomeInput, engine: int) -> None:
+    if since(RECORDS_RUNS, engine):
         await workflow.execute_local_activity(RECORD_OUTCOME, record, start_to_close_timeout=timedelta(seconds=30))

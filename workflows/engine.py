@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.contracts.customers import Customer
     from journeys.contracts.events import Event
     from journeys.contracts.journey_io import (
+        ENGINE_VERSION,
         MERGED_EVENT,
         QUERY_STATE,
         SIGNAL_EVENT,
@@ -48,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.local_time import next_local_time
     from workflows.steps import StepTracker, human
     from workflows.variants import choose_variant
+    from workflows.versions import since
 
 
 # Since this patch an exit that a finishing send outlived ends the steps at the next call.
@@ -81,6 +83,7 @@ class Journey(Records):
         self._variants: dict[str, str] = {}
         self._goals = Goals(self._record_conversion)
         self._stopping = False  # an exit or a cancel is ending the steps
+        self._engine = 0  # the engine behaviours this run has (workflows/versions.py)
 
     # ----- what journey code uses ---------------------------------------------------------
 
@@ -144,8 +147,8 @@ class Journey(Records):
         return variant
 
     def goal(self, event_type: str, *, exit: bool = False) -> None:
-        """From here on, an ``event_type`` event is a conversion: recorded once per entry with
-        the customer's split variants. ``exit=True`` also ends the journey when it comes."""
+        """From here on, an ``event_type`` event is a conversion (once per entry, with the
+        customer's variants); ``exit=True`` also ends the journey when it comes."""
         self._goals.declare(event_type, exit=exit)
         already = self._inbox.peek(frozenset([event_type]))
         if already is not None:
@@ -179,7 +182,8 @@ class Journey(Records):
             converted=self._goals.converted,
         )
         next_input = JourneyInput(
-            journey=self.spec.name, customer_id=self._customer_id, customer=self._customer, key=self._key, carried=carried
+            journey=self.spec.name, customer_id=self._customer_id, customer=self._customer, key=self._key, carried=carried,
+            engine=ENGINE_VERSION,  # the next run is new: it has every behaviour of this code
         )
         handover.check_size(next_input)
         workflow.logger.info("journey %s continues as new (run %d)", self.spec.name, carried.runs)
@@ -222,9 +226,8 @@ class Journey(Records):
         """
         self._stop_if_stopping()
         step = activity_calls.step_name(self._send_counts, template)
-        # JourneyStep (the search attribute) says where customers *wait*; a send in
-        # progress shows in the Temporal UI as the pending activity, retries and all.
-        # Skipping the upsert saves a visibility write per email.
+        # JourneyStep (the search attribute) says where customers *wait*; a send shows in
+        # the Temporal UI as the pending activity (no upsert: a visibility write saved).
         self._steps.set(step, searchable=False)
         assert self._trigger is not None
         key = activity_calls.idempotency_key(self._trigger.id, step)
@@ -237,12 +240,13 @@ class Journey(Records):
             step=step,
             if_capped=if_capped or self.if_capped,
             entry_id=self._trigger.id if self._trigger is not None else None,
+            variants=dict(self._variants),
         )
         deferred = False
         try:
             while True:
                 # The customer may have changed since the first try (an identity merge).
-                result = await activity_calls.deliver(request.model_copy(update={"customer_id": self._customer_id}), self._steps)
+                result = await activity_calls.deliver(request.model_copy(update={"customer_id": self._customer_id}), self._steps, self._engine)
                 if result.customer is not None:
                     self._customer = result.customer
                 if result.status != "deferred" or result.until is None:
@@ -257,7 +261,7 @@ class Journey(Records):
                 raise
             # The journey ended while this send waited (quiet hours, a cap) or was out: a
             # send the ledger holds as deferred is logged cancelled (compare-and-set).
-            if deferred or workflow.patched(activity_calls.SEND_CANCEL_WAITS):
+            if deferred or since(activity_calls.SEND_CANCEL_WAITS, self._engine):
                 await activity_calls.cancel_deferred(key)
             raise
         if result.status == "sent":
@@ -306,6 +310,7 @@ class Journey(Records):
         if not self._customer_id:  # else a merge signal before this task already told us who
             self._customer_id, self._customer = input.customer_id, input.customer
         self._key = input.key
+        self._engine = input.engine
         if input.carried is not None:
             trigger = input.carried.trigger
             after_trigger = self._resume(input.carried)
@@ -374,9 +379,8 @@ class Journey(Records):
         await self._goals.flush()
 
     def _stop_if_stopping(self) -> None:
-        """An exit cancels the steps once; a send the ESP already had returns its result
-        anyway, and must not carry the journey on to its next wait."""
-        if self._stopping and workflow.patched(STOP_MEANS_STOP):
+        """An exit cancels the steps once; a send the ESP had returns anyway, and must not go on."""
+        if self._stopping and since(STOP_MEANS_STOP, self._engine):
             raise asyncio.CancelledError
 
     def _adopt(self, event: Event) -> None:

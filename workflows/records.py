@@ -24,6 +24,7 @@ class Records:
     _trigger: Event | None
     _customer_id: str
     _variants: dict[str, str]
+    _engine: int
 
     def _entry_id(self) -> str:
         assert self._trigger is not None
@@ -37,7 +38,8 @@ class Records:
                 entry_id=self._entry_id(),
                 workflow_id=workflow.info().workflow_id,
                 at=workflow.now(),
-            )
+            ),
+            self._engine,
         )
 
     async def _record_split(self, split: str, variant: str) -> None:
@@ -71,5 +73,6 @@ class Records:
                 exit_event=exit_event,
                 workflow_id=workflow.info().workflow_id,
                 at=workflow.now(),
-            )
+            ),
+            self._engine,
         )

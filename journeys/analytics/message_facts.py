@@ -10,6 +10,7 @@ not their client loaded the pixel).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -57,10 +58,15 @@ def cohort_of(message: MessageFacts) -> datetime:
     return message.counted_at or message.created_at
 
 
-async def count_final(db: Database, session: AsyncSession, message: MessageFacts, status: str, at: datetime) -> None:
+async def count_final(
+    db: Database, session: AsyncSession, message: MessageFacts, status: str, at: datetime,
+    variants: Mapping[str, str] | None = None,
+) -> None:
     """The step reached ``status`` for good at ``at`` (the caller stores it as the row's
-    ``counted_at``, in the same transaction). Does not commit."""
-    variants = await variants_of(session, message.journey, message.entry_id)
+    ``counted_at``, in the same transaction). ``variants``: the entry's, if the caller
+    knows them (else read). Does not commit."""
+    if variants is None:
+        variants = await variants_of(session, message.journey, message.entry_id)
     await bump(
         db, session, journey=message.journey or "", step=message.step or "", at=at,
         metric=SENT if status == "sent" else decision(status), variants=variants,

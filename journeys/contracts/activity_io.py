@@ -39,6 +39,9 @@ class DeliverInput(BaseModel):
     if_capped: IfCapped = "skip"
     # The journey entry (trigger event id) the send is part of: its A/B variants.
     entry_id: str | None = None
+    # Those variants (split -> variant), as the journey knows them, so the send's figures
+    # are counted per variant without a lookup; None (an older caller): looked up.
+    variants: dict[str, str] | None = None
 
 
 class DeliverResult(BaseModel):

@@ -33,6 +33,11 @@ class Carried(BaseModel):
     converted: list[str] = Field(default_factory=list)
 
 
+# Runs started now have every engine behaviour up to this version without a patch marker
+# (workflows/versions.py); raise it with the next behaviour that needs one.
+ENGINE_VERSION = 1
+
+
 class JourneyInput(BaseModel):
     journey: str
     customer_id: str
@@ -41,6 +46,9 @@ class JourneyInput(BaseModel):
     customer: Customer | None = None
     key: str | None = None  # keyed journeys (reentry="always"): this run's key value
     carried: Carried | None = None  # set when the journey continued-as-new
+    # The engine behaviours this run was started with (workflows/versions.py): 0 for runs
+    # started before the field, which follow the patch markers in their history instead.
+    engine: int = 0
 
 
 class JourneyResult(BaseModel):

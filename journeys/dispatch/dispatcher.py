@@ -27,7 +27,7 @@ from journeys.contracts import search_attributes as sa
 from journeys.contracts.customers import Customer
 from journeys.storage.database import Database
 from journeys.contracts.events import Event
-from journeys.contracts.journey_io import SIGNAL_EVENT, JourneyInput
+from journeys.contracts.journey_io import ENGINE_VERSION, SIGNAL_EVENT, JourneyInput
 from journeys.customers.identity import aliases_of
 from journeys.storage.tables import JourneyEntryRow, utcnow
 from journeys.contracts.journey_spec import JourneyRoutes, JourneySpec, entry_key, workflow_id
@@ -92,7 +92,7 @@ class Dispatcher:
             return []  # reentry="never" and this customer entered before
         handle = await self.client.start_workflow(
             spec.name,
-            JourneyInput(journey=spec.name, customer_id=event.customer_id, customer=customer, key=key),
+            JourneyInput(journey=spec.name, customer_id=event.customer_id, customer=customer, key=key, engine=ENGINE_VERSION),
             id=wid,
             task_queue=self.task_queue,
             start_signal=SIGNAL_EVENT,

@@ -267,7 +267,9 @@ async def running_journeys(
     if templates_dir is not None:
         settings_overrides["templates_dir"] = templates_dir
     settings = Settings(
-        **{"temporal_task_queue": f"test-{uuid.uuid4().hex[:8]}", **settings_overrides},
+        # Journeys run in Temporal's sandbox under test: stricter than production (which
+        # relies on the static checks), so what a test passes runs unsandboxed too.
+        **{"temporal_task_queue": f"test-{uuid.uuid4().hex[:8]}", "workflow_sandbox": True, **settings_overrides},
         home=home,
         database_url=database_url,
     )

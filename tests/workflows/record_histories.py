@@ -67,6 +67,10 @@ SCENARIOS: dict[str, tuple[str, Callable[[JourneyEnv], Awaitable[None]], str | N
     "welcome_not_activated": ("welcome", welcome_not_activated, None, {}),
     "abandoned_cart_completed": ("abandoned_cart", cart_completed, None, {}),
     "abandoned_cart_exited": ("abandoned_cart", cart_exited, None, {}),
+    # Runs started at engine version 1 (workflows/versions.py): no patch markers.
+    "welcome_activated_engine1": ("welcome", welcome_activated, None, {}),
+    "welcome_not_activated_engine1": ("welcome", welcome_not_activated, None, {}),
+    "abandoned_cart_exited_engine1": ("abandoned_cart", cart_exited, None, {}),
     "message_sent": ("message", message_sent, "m1", {}),
     "message_after_quiet_hours": ("message", message_after_quiet_hours, "m1", {"quiet_hours": "21:00-08:00"}),
 }

@@ -18,8 +18,8 @@ from workflows.registry import Registry, discover
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
 
 
-def replayer(registry: Registry) -> Replayer:
-    return Replayer(workflows=registry.workflow_classes, data_converter=DATA_CONVERTER, workflow_runner=workflow_runner())
+def replayer(registry: Registry, sandboxed: bool = False) -> Replayer:
+    return Replayer(workflows=registry.workflow_classes, data_converter=DATA_CONVERTER, workflow_runner=workflow_runner(sandboxed))
 
 
 def history(path: Path) -> WorkflowHistory:
@@ -31,9 +31,10 @@ def test_every_shipped_journey_has_saved_histories() -> None:
         assert any(p.stem.startswith(f"{name}_") for p in HISTORIES), f"no saved history for journey {name!r}"
 
 
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["unsandboxed", "sandboxed"])
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_current_code_replays_saved_history(path: Path) -> None:
-    result = await replayer(discover()).replay_workflow(history(path), raise_on_replay_failure=False)
+async def test_current_code_replays_saved_history(path: Path, sandboxed: bool) -> None:
+    result = await replayer(discover(), sandboxed).replay_workflow(history(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 
 

@@ -56,3 +56,20 @@ async def test_a_duplicate_event_id_sends_nothing_twice(journey_env: JourneyEnv)
     await journey_env.emit("user.signed_up", customer="fay", id="signup-fay")
     await journey_env.emit("user.signed_up", customer="fay", id="signup-fay")
     assert journey_env.sent_to("fay") == ["welcome"]
+
+
+async def test_a_new_welcome_run_records_no_patch_markers_and_a_short_history(journey_env: JourneyEnv) -> None:
+    """Runs started today have every engine behaviour by their input (workflows/versions.py):
+    no patch marker, no TemporalChangeVersion upsert per customer. What the history of a
+    welcome email holds, event by event, is what the benchmark's profile describes."""
+    from temporalio.api.enums.v1 import EventType
+
+    await journey_env.customer("eve", email="eve@example.com")
+    await journey_env.emit("user.signed_up", customer="eve")
+    assert journey_env.sent_to("eve") == ["welcome"]
+    history = await journey_env.env.client.get_workflow_handle("journey:welcome:eve").fetch_history()
+    kinds = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events]
+    markers = [e.marker_recorded_event_attributes.marker_name for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    assert "core_patch" not in markers, markers
+    assert kinds.count("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES") == 1, kinds  # JourneyStep at the wait, nothing else
+    assert markers == ["core_local_activity"], markers  # the entry, recorded for analytics
