@@ -39,6 +39,7 @@ PASSTHROUGH_MODULES = (
     "workflows.inbox",
     "workflows.local_time",
     "workflows.steps",
+    "workflows.timers",
     "workflows.variants",
     "workflows.versions",
     "pydantic",

@@ -23,6 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.analytics.message_facts import count_final
+from journeys.analytics.runs import entry_in
 from journeys.contracts.activity_io import DeliverInput, DeliverResult
 from journeys.contracts.customers import Customer
 from journeys.storage.database import Database
@@ -44,6 +45,21 @@ class Ledger:
 
     def __init__(self, db: Database, session: AsyncSession, input: DeliverInput, now: datetime) -> None:
         self.db, self.session, self.input, self.now = db, session, input, now
+        self._entry_due = input.entered  # the run's entry, when this is its first activity
+
+    async def _commit(self) -> None:
+        await self._write_entry()
+        await self.session.commit()
+
+    async def _write_entry(self) -> None:
+        """The run's entry goes in with the ledger's first commit: one transaction, and the
+        write lock (SQLite) taken no earlier than the ledger's own."""
+        entered, self._entry_due = self._entry_due, None
+        if entered is not None:
+            await entry_in(
+                self.db, self.session, entered.journey, entered.customer_id, entered.entry_id, entered.workflow_id,
+                entered.at or self.now,
+            )
 
     async def row(self) -> MessageRow | None:
         result = await self.session.exec(select(MessageRow).where(MessageRow.idempotency_key == self.input.idempotency_key))
@@ -95,12 +111,12 @@ class Ledger:
             if await self._insert(fresh):
                 if status in FINAL:
                     await count_final(self.db, self.session, fresh, status, fresh.created_at, self.input.variants)
-                await self.session.commit()
+                await self._commit()
                 return result_of(fresh, customer)
             row = await self.row()  # another attempt wrote it a moment ago
             assert row is not None
         if row.status in FINAL or (status == "deferred" and row.status == "deferred" and row.deferred_until == until):
-            await self.session.commit()  # decided before, or the same deferral again: logged once
+            await self._commit()  # decided before, or the same deferral again: logged once
             return result_of(row, customer)
         if row.status == "sending":
             status, reason, until = "unknown", MID_SEND, None
@@ -116,12 +132,12 @@ class Ledger:
         row.links = list(links or [])
         row.history = [entry(self.now, "sending")]
         if await self._insert(row):
-            await self.session.commit()
+            await self._commit()
             return row
         existing = await self.row()
         assert existing is not None
         if existing.status in FINAL or existing.status == "sending":
-            await self.session.commit()
+            await self._commit()
             return None
         # deferred, or retrying after an ESP error we saw: this attempt sends.
         moved = await self._move(
@@ -152,7 +168,7 @@ class Ledger:
             .values(history=self.db.json_append(MessageRow.history, entry(max(self.now, utcnow()), "late", late)))
             .execution_options(synchronize_session=False)
         )
-        await self.session.commit()
+        await self._commit()
         return False
 
     async def _insert(self, row: MessageRow) -> bool:
@@ -181,7 +197,7 @@ class Ledger:
         moved = (await self.session.exec(statement)).first() is not None  # type: ignore[call-overload]
         if moved and status in FINAL:  # counted once: a final status never changes (compare-and-set)
             await count_final(self.db, self.session, row, status, now, self.input.variants)
-        await self.session.commit()
+        await self._commit()
         if moved:  # kept in step without marking the row dirty (which would cost an UPDATE)
             set_committed_value(row, "history", [*row.history, entry(now, status, reason)])
             for name, value in changes.items():

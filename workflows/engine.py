@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
@@ -44,10 +44,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.definition import JourneySpec, Reentry, journey, workflow_id
     from workflows.goals import Goals
     from workflows.records import Records
+    from workflows.timers import Timers
     from workflows.inbox import Inbox, Where, matcher
     from workflows import activity_calls, handover
-    from workflows.local_time import next_local_time
-    from workflows.steps import StepTracker, human
+    from workflows.steps import StepTracker
     from workflows.variants import choose_variant
     from workflows.versions import since
 
@@ -56,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
 STOP_MEANS_STOP = "stop-means-stop"
 
 
-class Journey(Records):
+class Journey(Records, Timers):
     """Base class of every journey. Subclasses implement ``steps``."""
 
     spec: ClassVar[JourneySpec]
@@ -102,6 +102,7 @@ class Journey(Records):
     async def refresh(self) -> Customer:
         """Reload the customer's profile, e.g. before branching on an attribute."""
         self._stop_if_stopping()
+        await self._record_entry_due()
         self._customer = await activity_calls.load_customer(self._customer_id, self._steps)
         return self.customer
 
@@ -125,6 +126,7 @@ class Journey(Records):
         types = frozenset(event_types)
         matches = matcher(where)
         if self._inbox.peek(types, matches) is None:
+            await self._record_entry_due()
             label = step or "wait:" + "|".join(sorted(types))
             self._steps.set(label, waiting_for=sorted(types), timeout=timeout)
             try:
@@ -167,6 +169,7 @@ class Journey(Records):
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
         await workflow.wait_condition(lambda: self._goals.all_recorded)
+        await self._record_entry_due()
         assert self._trigger is not None
         carried = Carried(
             trigger=self._trigger,
@@ -188,31 +191,6 @@ class Journey(Records):
         handover.check_size(next_input)
         workflow.logger.info("journey %s continues as new (run %d)", self.spec.name, carried.runs)
         workflow.continue_as_new(next_input)
-
-    async def sleep(self, duration: timedelta, *, step: str | None = None) -> None:
-        """A durable timer. ``step`` names it for operators; default ``sleep:<duration>``."""
-        self._stop_if_stopping()
-        self._steps.set(step or f"sleep:{human(duration)}", timeout=duration)
-        await workflow.sleep(duration)
-
-    async def sleep_until(self, moment: datetime, *, step: str | None = None) -> None:
-        """Sleep until an aware datetime, e.g. ``self.next_local_time(9)``; past moments return at once."""
-        if moment.tzinfo is None:
-            raise ValueError("sleep_until needs an aware datetime (use self.next_local_time(...))")
-        self._stop_if_stopping()
-        duration = moment - workflow.now()
-        if duration <= timedelta(0):
-            return
-        label = step or f"sleep-until:{moment.astimezone(timezone.utc).isoformat(timespec='minutes')}"
-        self._steps.set(label, timeout=duration)
-        await workflow.sleep(duration)
-
-    def next_local_time(self, hour: int, minute: int = 0) -> datetime:
-        """The next hour:minute on the customer's wall clock (their time zone), as an aware datetime.
-
-        Across a daylight-saving change the local time is kept (09:00 stays 09:00).
-        """
-        return next_local_time(workflow.now(), self.customer.timezone, hour, minute)
 
     async def send(
         self, template: str, *, context: dict[str, Any] | None = None, if_capped: IfCapped | None = None
@@ -241,12 +219,14 @@ class Journey(Records):
             if_capped=if_capped or self.if_capped,
             entry_id=self._trigger.id if self._trigger is not None else None,
             variants=dict(self._variants),
+            entered=self._entry_due,
         )
         deferred = False
         try:
             while True:
                 # The customer may have changed since the first try (an identity merge).
                 result = await activity_calls.deliver(request.model_copy(update={"customer_id": self._customer_id}), self._steps, self._engine)
+                self._entry_due = request.entered = None  # the send recorded it
                 if result.customer is not None:
                     self._customer = result.customer
                 if result.status != "deferred" or result.until is None:

@@ -30,19 +30,32 @@ class Records:
         assert self._trigger is not None
         return self._trigger.id
 
+    _entry_due: RecordEntryInput | None = None  # entered, not yet in the database
+
     async def _entered(self) -> None:
-        await activity_calls.record_entry(
-            RecordEntryInput(
-                journey=self.spec.name,
-                customer_id=self._customer_id,
-                entry_id=self._entry_id(),
-                workflow_id=workflow.info().workflow_id,
-                at=workflow.now(),
-            ),
-            self._engine,
+        entry = RecordEntryInput(
+            journey=self.spec.name,
+            customer_id=self._customer_id,
+            entry_id=self._entry_id(),
+            workflow_id=workflow.info().workflow_id,
+            at=workflow.now(),
         )
+        if self._engine >= 1:
+            # Carried by the run's first send (recorded in its transaction: no local
+            # activity, no marker); anything else the journey does first records it.
+            self._entry_due = entry
+            return
+        await activity_calls.record_entry(entry, self._engine)
+
+    async def _record_entry_due(self) -> None:
+        """Before the journey waits, records anything else or ends: its entry is in the database."""
+        due = self._entry_due
+        if due is not None:
+            await activity_calls.record_entry(due, self._engine)
+            self._entry_due = None
 
     async def _record_split(self, split: str, variant: str) -> None:
+        await self._record_entry_due()
         await activity_calls.record_split(
             RecordSplitInput(
                 journey=self.spec.name, customer_id=self._customer_id, entry_id=self._entry_id(), split=split, variant=variant,
@@ -51,6 +64,7 @@ class Records:
         )
 
     async def _record_conversion(self, event: Event) -> None:
+        await self._record_entry_due()
         await activity_calls.record_conversion(
             RecordConversionInput(
                 journey=self.spec.name,
@@ -64,6 +78,7 @@ class Records:
         )
 
     async def _ended(self, outcome: Literal["completed", "exited", "cancelled"], exit_event: str | None = None) -> None:
+        await self._record_entry_due()
         await activity_calls.record_outcome(
             RecordOutcomeInput(
                 journey=self.spec.name,

@@ -34,18 +34,27 @@ async def record_entry(
 ) -> bool:
     """A journey run started by ``entry_id``; False if it was recorded before. ``at``: the
     journey's clock (Temporal's, which tests skip ahead), else now."""
-    now = at or utcnow()
     async with db.session() as session:
-        inserted = await session.exec(  # type: ignore[call-overload]
-            db.insert(JourneyRunRow)
-            .values(journey=journey, customer_id=customer_id, entry_id=entry_id, workflow_id=workflow_id, entered_at=now)
-            .on_conflict_do_nothing(index_elements=["journey", "entry_id"])
-            .returning(col(JourneyRunRow.id))
-        )
-        first = inserted.first() is not None
-        if first:
-            await bump(db, session, journey=journey, step=JOURNEY_LEVEL, at=now, metric=ENTERED)
+        first = await entry_in(db, session, journey, customer_id, entry_id, workflow_id, at)
         await session.commit()
+    return first
+
+
+async def entry_in(
+    db: Database, session: AsyncSession, journey: str, customer_id: str, entry_id: str, workflow_id: str,
+    at: datetime | None = None,
+) -> bool:
+    """``record_entry`` in the caller's transaction (the first send's: activities/deliver.py). Does not commit."""
+    now = at or utcnow()
+    inserted = await session.exec(  # type: ignore[call-overload]
+        db.insert(JourneyRunRow)
+        .values(journey=journey, customer_id=customer_id, entry_id=entry_id, workflow_id=workflow_id, entered_at=now)
+        .on_conflict_do_nothing(index_elements=["journey", "entry_id"])
+        .returning(col(JourneyRunRow.id))
+    )
+    first = inserted.first() is not None
+    if first:
+        await bump(db, session, journey=journey, step=JOURNEY_LEVEL, at=now, metric=ENTERED)
     return first
 
 

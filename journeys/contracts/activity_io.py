@@ -27,6 +27,16 @@ SendStatus = Literal[
 IfCapped = Literal["skip", "wait"]
 
 
+class RecordEntryInput(BaseModel):
+    """A journey run entered by its trigger event, for its analytics."""
+
+    journey: str
+    customer_id: str
+    entry_id: str
+    workflow_id: str
+    at: datetime | None = None  # the journey's clock (workflow.now()) when it happened
+
+
 class DeliverInput(BaseModel):
     # Deterministic: workflow id + journey entry (trigger event id) + step. A retried
     # activity, or a replayed workflow, finds the same key in the ledger.
@@ -42,6 +52,9 @@ class DeliverInput(BaseModel):
     # Those variants (split -> variant), as the journey knows them, so the send's figures
     # are counted per variant without a lookup; None (an older caller): looked up.
     variants: dict[str, str] | None = None
+    # The run's entry, when this is the run's first activity: recorded in the send's own
+    # transaction instead of a local activity of its own (workflows/records.py).
+    entered: RecordEntryInput | None = None
 
 
 class DeliverResult(BaseModel):
@@ -105,14 +118,4 @@ class RecordOutcomeInput(BaseModel):
     outcome: Literal["completed", "exited", "cancelled"]
     exit_event: str | None = None
     workflow_id: str = ""
-    at: datetime | None = None  # the journey's clock (workflow.now()) when it happened
-
-
-class RecordEntryInput(BaseModel):
-    """A journey run entered by its trigger event, for its analytics."""
-
-    journey: str
-    customer_id: str
-    entry_id: str
-    workflow_id: str
     at: datetime | None = None  # the journey's clock (workflow.now()) when it happened

@@ -209,3 +209,23 @@ async def test_refresh_sees_a_profile_changed_after_the_journey_started(journey_
     state = await journey_env.state("u1", "upsell")
     assert state.data["vip_at_entry"] is False, "self.customer is the profile as the journey entered"
     assert journey_env.sent_to("u1") == ["welcome"], "after refresh() the branch sees vip=True"
+
+
+async def test_an_entry_is_counted_whatever_the_journey_does_first(journey_env: JourneyEnv) -> None:
+    """A run's entry rides with its first send; a journey that first waits, or ends before
+    it sends anything, still has its entry counted, once."""
+    from journeys.analytics.report import figures
+
+    await journey_env.customer("w1", email="w1@example.com")
+    await journey_env.emit("cart.abandoned", customer="w1", properties={"cart_id": "k1"})
+    report = await figures(journey_env.db, "cart_match", None, None, min_sample=1)
+    assert (report.entered, report.active) == (1, 1), "waiting at its first step, and counted"
+    await journey_env.emit("order.placed", customer="w1", properties={"cart_id": "k1"})
+    report = await figures(journey_env.db, "cart_match", None, None, min_sample=1)
+    assert (report.entered, report.active, report.completed) == (1, 0, 1)
+    assert journey_env.sent_to("w1") == []
+
+    await journey_env.emit("sub.started", customer="w1")
+    await journey_env.emit("sub.cancelled", customer="w1")
+    report = await figures(journey_env.db, "subscription", None, None, min_sample=1)
+    assert (report.entered, report.active, report.exited) == (1, 0, {"sub.cancelled": 1})

@@ -72,4 +72,4 @@ async def test_a_new_welcome_run_records_no_patch_markers_and_a_short_history(jo
     markers = [e.marker_recorded_event_attributes.marker_name for e in history.events if e.HasField("marker_recorded_event_attributes")]
     assert "core_patch" not in markers, markers
     assert kinds.count("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES") == 1, kinds  # JourneyStep at the wait, nothing else
-    assert markers == ["core_local_activity"], markers  # the entry, recorded for analytics
+    assert markers == [], markers  # the entry went with the send, not as a local activity of its own
