@@ -31,6 +31,7 @@ from journeys.storage.tables import MessageRow, utcnow
 from journeys.templating.catalog import TemplateInfo
 
 log = logging.getLogger("journeys.ledger")
+_messages = MessageRow.__table__  # type: ignore[attr-defined]
 
 FINAL = {"sent", "skipped", "failed", "unknown", "suppressed", "unsubscribed", "capped", "cancelled"}
 MID_SEND = "an earlier attempt stopped mid-send; not sent again"
@@ -172,11 +173,11 @@ class Ledger:
         return False
 
     async def _insert(self, row: MessageRow) -> bool:
-        statement = (
-            self.db.insert(MessageRow)
+        statement = (  # on the table, not the ORM entity: no ORM bulk-insert machinery per send
+            self.db.insert(_messages)
             .values(row.model_dump())
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(col(MessageRow.id))
+            .returning(_messages.c.id)
         )
         return (await self.session.exec(statement)).first() is not None  # type: ignore[call-overload]
 
@@ -186,13 +187,11 @@ class Ledger:
         changes = {"status": status, "reason": reason, "updated_at": utcnow(), **values}
         if status in FINAL:
             changes["counted_at"] = now
-        statement = (
-            update(MessageRow)
-            .where(col(MessageRow.id) == row.id, col(MessageRow.status) == row.status, col(MessageRow.attempts) == row.attempts)
-            .values(history=self.db.json_append(MessageRow.history, entry(now, status, reason)), **changes)
-            .returning(col(MessageRow.id))
-            # The row object is kept in step below; no refresh from the database.
-            .execution_options(synchronize_session=False)
+        statement = (  # on the table: the row object is kept in step below, no ORM synchronisation
+            update(_messages)
+            .where(_messages.c.id == row.id, _messages.c.status == row.status, _messages.c.attempts == row.attempts)
+            .values(history=self.db.json_append(_messages.c.history, entry(now, status, reason)), **changes)
+            .returning(_messages.c.id)
         )
         moved = (await self.session.exec(statement)).first() is not None  # type: ignore[call-overload]
         if moved and status in FINAL:  # counted once: a final status never changes (compare-and-set)

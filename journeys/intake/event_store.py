@@ -20,6 +20,8 @@ from journeys.storage.tables import DispatchRow, EventRow, utcnow
 # The API dispatches fresh events itself; the relay leaves them alone for this long (and
 # picks them up after it, should the API process die before dispatching).
 FRESH_GRACE = timedelta(seconds=5)
+_events = EventRow.__table__  # type: ignore[attr-defined]
+_dispatches = DispatchRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -67,7 +69,9 @@ async def store_in(
     # carrying the same ids: the unique key is the judge.
     stored: set[str] = set()
     for start in range(0, len(rows), 500):
-        statement = db.insert(EventRow).on_conflict_do_nothing(index_elements=["id"]).returning(EventRow.id)
+        # On the tables, not the ORM entities: Core's executemany, without the ORM's bulk
+        # machinery per row (a third of a batch's time in the API).
+        statement = db.insert(_events).on_conflict_do_nothing(index_elements=["id"]).returning(_events.c.id)
         returned = await session.exec(statement, params=rows[start : start + 500])  # type: ignore[call-overload]
         stored.update(returned.scalars().all())
     for event_id, event in unique.items():
@@ -83,7 +87,7 @@ async def store_in(
             {"event_id": e.id, "customer_id": e.customer_id, "next_attempt_at": now + FRESH_GRACE, "attempts": 0}
             for e in result.to_dispatch
         ]
-        await session.exec(db.insert(DispatchRow), params=outbox)  # type: ignore[call-overload]
+        await session.exec(db.insert(_dispatches), params=outbox)  # type: ignore[call-overload]
     return result
 
 
