@@ -66,7 +66,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await bare_saturation(stack.client, stack.bare_queue, 10)
 
             log(f"ingest: {args.single} single events, {args.batches} batches of {args.batch_size}")
-            results["ingest_single_per_s"] = await ingest_single(http, args.single, concurrency=16)
+            results["ingest_single_per_s"] = await ingest_single(stack.api_url, API_KEY, args.single, concurrency=16)
             results["ingest_batch_events_per_s"] = await ingest_batches(http, args.batches, args.batch_size, concurrency=4)
 
             log(f"bare Temporal saturation: {args.saturation} workflows")

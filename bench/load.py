@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -12,6 +13,8 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
+
+from bench.raw_http import RawClient
 
 
 
@@ -27,18 +30,21 @@ async def create_customers(http: httpx.AsyncClient, ids: list[str]) -> None:
     await asyncio.gather(*[one(c) for c in ids])
 
 
-async def ingest_single(http: httpx.AsyncClient, count: int, concurrency: int) -> float:
-    sem = asyncio.Semaphore(concurrency)
+async def ingest_single(api_url: str, api_key: str, count: int, concurrency: int) -> float:
+    """Single-event requests from ``concurrency`` clients at once, each answered 202 (stored)."""
     run = uuid.uuid4().hex[:6]
+    bodies = [json.dumps({"id": f"s-{run}-{i}", "type": "bench.ping", "customer_id": f"p{i % 100}"}).encode() for i in range(count)]
+    async with RawClient(api_url, api_key, concurrency) as client:
+        sem = asyncio.Semaphore(concurrency)
 
-    async def one(i: int) -> None:
-        async with sem:
-            r = await http.post("/v1/events", json={"id": f"s-{run}-{i}", "type": "bench.ping", "customer_id": f"p{i % 100}"})
-            assert r.status_code == 202, r.text
+        async def one(body: bytes) -> None:
+            async with sem:
+                status, answer = await client.post_json("/v1/events", body)
+                assert status == 202, answer
 
-    started = time.perf_counter()
-    await asyncio.gather(*[one(i) for i in range(count)])
-    return count / (time.perf_counter() - started)
+        started = time.perf_counter()
+        await asyncio.gather(*[one(b) for b in bodies])
+        return count / (time.perf_counter() - started)
 
 
 async def ingest_batches(http: httpx.AsyncClient, batches: int, size: int, concurrency: int) -> float:
