@@ -38,6 +38,7 @@ from api.routes import (
 from api.state import AppState
 from journeys.storage.database import Database
 from journeys.dispatch.outbox import Outbox
+from journeys.intake.group_commit import GroupCommit
 from journeys.providers.webhook_settings import check_webhook_settings
 from journeys.storage.settings import Settings, get_settings
 from journeys.templating.catalog import TemplateCatalog
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
             outbox=outbox,
             catalog=catalog,
             unsubscribe_secret=settings.resolved_unsubscribe_secret(),
+            intake=GroupCommit(db, needs_dispatch=lambda e: registry.cares_about(e.type)),
         )
         stop = asyncio.Event()
         relay = asyncio.create_task(outbox.run_relay(settings.relay_interval_seconds, stop), name="outbox-relay")

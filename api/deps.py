@@ -16,6 +16,7 @@ from journeys.contracts.customers import Customer
 from journeys.contracts.events import ID_PATTERN
 from journeys.storage.database import Database
 from journeys.dispatch.outbox import Outbox
+from journeys.intake.group_commit import GroupCommit
 from journeys.storage.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="Your Journeys API key")
@@ -44,9 +45,14 @@ async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 
+async def get_intake(state: StateDep) -> GroupCommit:
+    return state.intake
+
+
 DbDep = Annotated[Database, Depends(get_db)]
 OutboxDep = Annotated[Outbox, Depends(get_outbox)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+IntakeDep = Annotated[GroupCommit, Depends(get_intake)]
 
 
 async def require_api_key(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from journeys.storage.database import Database
 from journeys.dispatch.outbox import Outbox
+from journeys.intake.group_commit import GroupCommit
 from journeys.storage.settings import Settings
 from journeys.templating.catalog import TemplateCatalog
 from workflows.registry import Registry
@@ -20,3 +21,4 @@ class AppState:
     outbox: Outbox
     catalog: TemplateCatalog
     unsubscribe_secret: str
+    intake: GroupCommit  # POST /v1/events stores through it (journeys/intake/group_commit.py)

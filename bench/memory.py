@@ -1,13 +1,29 @@
-"""What waiting customers cost the worker: RSS with N journeys parked in wait_for."""
+"""What waiting customers cost the worker.
+
+* cached: RSS with N journeys parked in ``wait_for``, every one in the worker's cache, per
+  journey (``park_customers``); and what one cached run holds, by owner (``breakdown``,
+  in this process with tracemalloc);
+* evicted: N customers waiting with the default cache (1,000 runs): the worker's RSS, and
+  how long an evicted journey takes to resume on its event, replayed from its history
+  (``resume_latencies``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
+import random
+import tempfile
 import time
+import tracemalloc
+from collections import Counter
 from pathlib import Path
 
 import httpx
 from temporalio.client import Client
+
+QUERY = 'Journey="waiting" AND JourneyStep="wait:bench.never" AND ExecutionStatus="Running"'
 
 
 def rss_mb(pid: int) -> float:
@@ -17,28 +33,29 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def park_customers(http: httpx.AsyncClient, client: Client, worker_pid: int, count: int) -> dict[str, float]:
-    """Send ``count`` bench.wait events through the API and wait until every journey waits."""
-    before = rss_mb(worker_pid)
+async def park(http: httpx.AsyncClient, client: Client, prefix: str, count: int, already: int = 0) -> float:
+    """Send ``count`` bench.wait events in batches; wait until that many more journeys wait. Seconds taken."""
     started = time.perf_counter()
-    batch = 1000
-    for start in range(0, count, batch):
+    for start in range(0, count, 1000):
         events = [
-            {"id": f"wait-{i}", "type": "bench.wait", "customer_id": f"w{i}"} for i in range(start, min(count, start + batch))
+            {"id": f"{prefix}-{i}", "type": "bench.wait", "customer_id": f"{prefix}{i}"} for i in range(start, min(count, start + 1000))
         ]
         response = await http.post("/v1/events", json={"events": events})
         assert response.status_code == 202, response.text
-    query = 'Journey="waiting" AND JourneyStep="wait:bench.never" AND ExecutionStatus="Running"'
-    deadline = time.monotonic() + 900
+    deadline = time.monotonic() + max(900, count / 20)
     waiting = 0
     while time.monotonic() < deadline:
-        waiting = (await client.count_workflows(query)).count
+        waiting = (await client.count_workflows(QUERY)).count - already
         if waiting >= count:
-            break
+            return time.perf_counter() - started
         await asyncio.sleep(1)
-    took = time.perf_counter() - started
-    if waiting < count:
-        raise TimeoutError(f"only {waiting} of {count} journeys reached their wait")
+    raise TimeoutError(f"only {waiting} of {count} journeys reached their wait")
+
+
+async def park_customers(http: httpx.AsyncClient, client: Client, worker_pid: int, count: int) -> dict[str, float]:
+    """RSS per journey with ``count`` parked and all of them cached."""
+    before = rss_mb(worker_pid)
+    took = await park(http, client, "w", count)
     await asyncio.sleep(2)  # let the worker's allocator settle
     after = rss_mb(worker_pid)
     return {
@@ -46,5 +63,97 @@ async def park_customers(http: httpx.AsyncClient, client: Client, worker_pid: in
         "rss_before_mb": before,
         "rss_after_mb": after,
         "mb_per_1000_waiting": (after - before) / (count / 1000),
+        "kb_per_cached_journey": (after - before) * 1024 / count,
         "journeys_started_per_s": count / took,
     }
+
+
+async def resume_latencies(
+    http: httpx.AsyncClient, client: Client, worker_pid: int, count: int, already: int, samples: int = 200, rate: float = 10.0
+) -> dict[str, float]:
+    """Park ``count`` customers under the default cache, then send ``samples`` of them (at
+    random, so nearly all evicted) the event they wait for, at ``rate`` a second: seconds
+    from the request to the finished journey."""
+    took = await park(http, client, "e", count, already)
+    await asyncio.sleep(2)
+    rss = rss_mb(worker_pid)
+    chosen = random.Random(7).sample(range(count), min(samples, count))
+    latencies: list[float] = []
+
+    async def resume(i: int) -> None:
+        started = time.perf_counter()
+        response = await http.post("/v1/events", json={"id": f"resume-{i}", "type": "bench.never", "customer_id": f"e{i}"})
+        assert response.status_code == 202, response.text
+        await client.get_workflow_handle(f"journey:waiting:e{i}").result()
+        latencies.append(time.perf_counter() - started)
+
+    tasks = []
+    for i in chosen:
+        tasks.append(asyncio.create_task(resume(i)))
+        await asyncio.sleep(1 / rate)
+    await asyncio.gather(*tasks)
+    ordered = sorted(latencies)
+    return {
+        "waiting": float(count),
+        "rss_mb": rss,
+        "journeys_started_per_s": count / took,
+        "resume_p50_ms": ordered[len(ordered) // 2] * 1000,
+        "resume_p99_ms": ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))] * 1000,
+    }
+
+
+# What a cached run holds, by who allocated it (file path fragments, first match wins).
+OWNERS = [
+    ("Temporal SDK: workflow instance", "temporalio/worker/_workflow_instance.py"),
+    ("Temporal SDK: other", "temporalio/"),
+    ("journey engine (workflows/)", "/workflows/"),
+    ("journey and contracts (pydantic models)", "pydantic"),
+    ("asyncio tasks and futures", "asyncio/"),
+]
+
+
+async def breakdown(count: int = 1000) -> dict[str, float]:
+    """KB per cached waiting run, in this process: RSS, Python's heap by owner, and the rest
+    (Temporal's core, in Rust, and the allocator)."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from journeys.contracts import search_attributes
+    from journeys.devstack.binaries import temporal_cli
+    from journeys.storage.temporal import DATA_CONVERTER
+    from journeys.testkit import running_journeys
+    from workflows.registry import discover
+
+    env = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER, dev_server_existing_path=temporal_cli(), search_attributes=search_attributes.ALL
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="journeys-bench-breakdown-") as home:
+            # As production runs them: no sandbox (the test kit's default is the sandbox).
+            async with running_journeys(
+                env, discover("bench.journeys"), Path(home), worker_max_cached_workflows=3 * count + 200, workflow_sandbox=False
+            ) as kit:
+
+                async def wave(prefix: str) -> None:
+                    for i in range(count):
+                        await kit.emit("bench.wait", customer=f"{prefix}{i}", settle=False)
+                    await kit.settle()
+                    gc.collect()
+
+                await wave("warm")
+                rss_before = rss_mb(os.getpid())
+                await wave("rss")
+                rss_kb = (rss_mb(os.getpid()) - rss_before) * 1024 / count
+                tracemalloc.start()
+                before = tracemalloc.take_snapshot()
+                await wave("heap")
+                after = tracemalloc.take_snapshot()
+                tracemalloc.stop()
+    finally:
+        await env.shutdown()
+    owners: Counter[str] = Counter()
+    for stat in after.compare_to(before, "filename"):
+        name = next((owner for owner, fragment in OWNERS if fragment in stat.traceback[0].filename), "other Python")
+        owners[name] += stat.size_diff
+    result = {name: size / 1024 / count for name, size in owners.items()}
+    python_kb = sum(result.values())
+    return {"rss_kb": rss_kb, "python_heap_kb": python_kb, "outside_python_kb": rss_kb - python_kb, **result}

@@ -20,7 +20,7 @@ class RawClient:
             self._idle.put_nowait(await asyncio.open_connection(self.host, self.port))
         return self
 
-    async def __aexit__(self, *_: object) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         while not self._idle.empty():
             _, writer = self._idle.get_nowait()
             writer.close()

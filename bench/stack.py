@@ -50,6 +50,8 @@ class Stack:
     client: Client
     bare_queue: str
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def mail_dir(self) -> Path:
@@ -109,13 +111,30 @@ async def start_stack(home: Path, waiting: int = 0) -> tuple[WorkflowEnvironment
         "api": [*journeys, "api", "--port", str(api_port)],
         "bare-worker": [sys.executable, "-m", "bench.bare_worker", address, bare_queue],
     }
-    stack = Stack(home, f"http://127.0.0.1:{api_port}", address, env.client, bare_queue)
-    for name, command in commands.items():
-        out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        stack.processes[name] = subprocess.Popen(command, env=child_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    stack = Stack(home, f"http://127.0.0.1:{api_port}", address, env.client, bare_queue, commands=commands, env=child_env)
+    for name in commands:
+        start_process(stack, name)
     await wait_http(f"{stack.api_url}/healthz")
     log(f"stack up: API {stack.api_url}, Temporal {address}, SMTP :{smtp_port}, logs in {logs}")
     return env, stack
+
+
+def start_process(stack: Stack, name: str, **env: str) -> None:
+    out = open(stack.home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+    stack.processes[name] = subprocess.Popen(
+        stack.commands[name], env={**stack.env, **env}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+    )
+
+
+def restart_worker(stack: Stack, **env: str) -> None:
+    """A new worker process (an empty cache), with ``env`` on top of the stack's settings."""
+    worker = stack.processes["worker"]
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+    start_process(stack, "worker", **env)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -11,9 +11,8 @@ from pydantic import ValidationError
 
 from api.bodies import BodyTooLarge, read_body
 from api.guard import max_body
-from api.deps import DbDep, OutboxDep
+from api.deps import IntakeDep, OutboxDep
 from journeys.contracts import json_values
-from journeys.intake.event_store import store_events
 from journeys.contracts.events import MAX_BATCH, RESERVED_PREFIX, Event, EventBatch, EventsAccepted
 from journeys.telemetry import log_context, metrics
 
@@ -82,7 +81,7 @@ def parse_events(body: Any) -> list[Event]:
         **max_body(MAX_BODY_BYTES),
     },
 )
-async def post_events(request: Request, db: DbDep, outbox: OutboxDep) -> EventsAccepted:
+async def post_events(request: Request, intake: IntakeDep, outbox: OutboxDep) -> EventsAccepted:
     """Answers 202 once the events are stored: from then on they cannot be lost.
 
     ``id`` is your idempotency key: an id seen before is reported in ``duplicate_ids``
@@ -100,7 +99,8 @@ async def post_events(request: Request, db: DbDep, outbox: OutboxDep) -> EventsA
     # Every line about these events names them (README, "Metrics and logs").
     with log_context.bound(event_id=log_context.joined(e.id for e in events), customer_id=log_context.only(e.customer_id for e in events)):
         with metrics.timed(metrics.INGEST_DURATION):
-            result = await store_events(db, events, needs_dispatch=lambda e: outbox.registry.cares_about(e.type))
+            # With the events of requests arriving meanwhile, in one transaction (group commit).
+            result = await intake.store(events)
         metrics.count_intake("api", len(result.accepted), len(result.duplicate_ids))
         log.info("events stored: %d, duplicates: %d", len(result.accepted), len(result.duplicate_ids))
     outbox.submit(result.to_dispatch)
