@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         client = temporal_client or await connect(settings, lazy=True, runtime=temporal_runtime())
         outbox = Outbox(
             db, client, registry, settings.temporal_task_queue, settings.dispatch_concurrency,
-            max_attempts=settings.dispatch_max_attempts,
+            max_attempts=settings.dispatch_max_attempts, engine_version=settings.engine_version,
         )
         app.state.journeys = AppState(
             settings=settings,

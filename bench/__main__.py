@@ -96,12 +96,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             if args.waiting:
                 log(f"memory: parking {args.waiting} customers in a waiting journey, all cached")
-                results["memory"] = await park_customers(http, stack.client, stack.processes["worker"].pid, args.waiting)
+                results["memory"] = await park_customers(http, home / "journeys.db", stack.processes["worker"].pid, args.waiting)
             if args.evicted:
                 log(f"memory: a new worker with the default cache; parking {args.evicted} more customers")
                 restart_worker(stack, JOURNEYS_WORKER_MAX_CACHED_WORKFLOWS=str(Settings.model_fields["worker_max_cached_workflows"].default))
                 results["evicted"] = await resume_latencies(
-                    http, stack.client, stack.processes["worker"].pid, args.evicted, already=args.waiting
+                    http, stack.client, home / "journeys.db", stack.processes["worker"].pid, args.evicted
                 )
     finally:
         stop_stack(stack)

@@ -62,6 +62,7 @@ class Problem:
 def check_source(tree: ast.AST) -> list[Problem]:
     """What in this journey module (its parsed source) would break determinism or do I/O."""
     problems: list[Problem] = []
+    aliases = _aliases(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -69,10 +70,38 @@ def check_source(tree: ast.AST) -> list[Problem]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             _check_import(node.module, node.lineno, problems)
         elif isinstance(node, ast.Call):
-            name = _dotted(node.func)
+            name = _resolved(_dotted(node.func), aliases)
             if name in FORBIDDEN_CALLS:
                 problems.append(Problem(node.lineno, f"journey code calls {name}(), which {FORBIDDEN_CALLS[name]}"))
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            # Journeys run without the sandbox's per-run module copies: a module's state is
+            # shared by every run in the worker, and a replay would see another run's.
+            problems.append(Problem(node.lineno, "journey code rebinds a global, which every run in the worker shares; keep state in self.state"))
     return sorted(problems, key=lambda p: p.line)
+
+
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """Local names of imported modules and functions: ``dt`` -> ``datetime``, ``t`` -> ``time.time``."""
+    names: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    names[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return names
+
+
+def _resolved(name: str, aliases: dict[str, str]) -> str:
+    """``dt.datetime.now`` as ``datetime.datetime.now``; names the module does not import stay."""
+    head, _, rest = name.partition(".")
+    full = aliases.get(head)
+    if full is None:
+        return name
+    full = {"datetime.datetime": "datetime", "datetime.date": "date"}.get(full, full)  # the classes, as FORBIDDEN_CALLS names them
+    return f"{full}.{rest}" if rest else full
 
 
 def sent_templates(tree: ast.AST) -> list[tuple[str, int]]:

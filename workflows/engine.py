@@ -32,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
     from journeys.contracts.customers import Customer
     from journeys.contracts.events import Event
     from journeys.contracts.journey_io import (
-        ENGINE_VERSION,
         MERGED_EVENT,
         QUERY_STATE,
         SIGNAL_EVENT,
@@ -186,7 +185,7 @@ class Journey(Records, Timers):
         )
         next_input = JourneyInput(
             journey=self.spec.name, customer_id=self._customer_id, customer=self._customer, key=self._key, carried=carried,
-            engine=ENGINE_VERSION,  # the next run is new: it has every behaviour of this code
+            engine=self._engine,  # kept: a worker of the older code may take the next run (a rolling upgrade)
         )
         handover.check_size(next_input)
         workflow.logger.info("journey %s continues as new (run %d)", self.spec.name, carried.runs)
@@ -325,6 +324,8 @@ class Journey(Records, Timers):
             workflow.logger.info("journey %s exited on %s", self.spec.name, exit_event.type)
             await self._ended("exited", exit_event.type)
             return JourneyResult(outcome="exited", exit_event_type=exit_event.type, sent=self._sent)
+        if steps.exception() is not None:
+            await self._record_entry_due()  # the entry counts even while the run is stuck on its bug
         steps.result()  # a bug in journey code surfaces here, as a failed workflow task
         await self._goals.flush()
         self._steps.finish("completed")

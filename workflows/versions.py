@@ -2,17 +2,28 @@
 
 ``workflow.patched(id)`` records a marker and upserts the ``TemporalChangeVersion`` search
 attribute in every new run: two history events and a visibility write per patch per
-customer, each time, forever. A run started at engine version 1 or later (its
-``JourneyInput.engine``, set by the dispatcher and by continue-as-new) has every behaviour
-those patches guard, so it asks for none. Runs started before the field follow the
-markers in their own history, as they always did. Runs inside Temporal's sandbox.
+customer, each time, forever. A run carries its engine version instead
+(``JourneyInput.engine``, stamped by the dispatcher from ``JOURNEYS_ENGINE_VERSION`` and
+kept across continue-as-new): it has every behaviour of that version or older without a
+marker. Runs started at an older version follow the markers in their own history, as they
+always did. Runs inside Temporal's sandbox.
+
+A new behaviour that needs a patch: give it the next version here, raise ENGINE_VERSION
+(journeys/contracts/journey_io.py) to it, and call ``since(its id, engine)``.
 """
 
 from __future__ import annotations
 
 from temporalio import workflow
 
+# The engine version that brought each patched behaviour.
+PATCHES = {
+    "record-runs": 1,  # runs record their entry and outcome for analytics
+    "send-cancel-waits": 1,  # an exit during a send waits for its outcome
+    "stop-means-stop": 1,  # a send that outlived an exit does not carry the steps on
+}
+
 
 def since(patch_id: str, engine: int) -> bool:
-    """True if this run has the behaviour that came with ``patch_id`` (all of them since engine 1)."""
-    return engine >= 1 or workflow.patched(patch_id)
+    """True if this run has the behaviour that came with ``patch_id``."""
+    return engine >= PATCHES[patch_id] or workflow.patched(patch_id)

@@ -33,8 +33,10 @@ class Carried(BaseModel):
     converted: list[str] = Field(default_factory=list)
 
 
-# Runs started now have every engine behaviour up to this version without a patch marker
-# (workflows/versions.py); raise it with the next behaviour that needs one.
+# The newest engine version this code has: a run started at it has every engine behaviour
+# without a patch marker (workflows/versions.py). The dispatcher stamps new runs with
+# JOURNEYS_ENGINE_VERSION (default: this), which a rolling upgrade holds lower until every
+# worker runs this code.
 ENGINE_VERSION = 1
 
 

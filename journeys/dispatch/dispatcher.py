@@ -46,8 +46,11 @@ class Delivery:
 
 
 class Dispatcher:
-    def __init__(self, client: Client, registry: JourneyRoutes, db: Database, task_queue: str) -> None:
+    def __init__(
+        self, client: Client, registry: JourneyRoutes, db: Database, task_queue: str, engine_version: int = ENGINE_VERSION
+    ) -> None:
         self.client = client
+        self.engine_version = engine_version  # stamped on the runs it starts (workflows/versions.py)
         self.registry = registry
         self.db = db
         self.task_queue = task_queue
@@ -92,7 +95,7 @@ class Dispatcher:
             return []  # reentry="never" and this customer entered before
         handle = await self.client.start_workflow(
             spec.name,
-            JourneyInput(journey=spec.name, customer_id=event.customer_id, customer=customer, key=key, engine=ENGINE_VERSION),
+            JourneyInput(journey=spec.name, customer_id=event.customer_id, customer=customer, key=key, engine=self.engine_version),
             id=wid,
             task_queue=self.task_queue,
             start_signal=SIGNAL_EVENT,

@@ -43,6 +43,7 @@ from journeys.contracts.events import Event
 from journeys.contracts.journey_spec import JourneyRoutes
 from journeys.customers.profiles import to_customer
 from journeys.dispatch import claims
+from journeys.contracts.journey_io import ENGINE_VERSION
 from journeys.dispatch.dispatcher import Dispatcher
 from journeys.dispatch.failures import backoff, describe, refused
 from journeys.intake.event_store import to_event
@@ -84,11 +85,12 @@ class Outbox:
         *,
         max_attempts: int = 5,
         owner: str | None = None,
+        engine_version: int | None = None,
     ) -> None:
         self.db = db
         self.client = client
         self.registry = registry
-        self.dispatcher = Dispatcher(client, registry, db, task_queue)
+        self.dispatcher = Dispatcher(client, registry, db, task_queue, ENGINE_VERSION if engine_version is None else engine_version)
         self.max_attempts = max_attempts
         # At most 64 characters (dispatch_claims.owner): host names can be long.
         self.owner = (owner or f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:64]

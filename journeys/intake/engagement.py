@@ -204,7 +204,9 @@ async def record_engagement(
             await session.exec(  # type: ignore[call-overload]
                 update(DispatchRow)
                 .where(col(DispatchRow.event_id).in_([e.id for e in stored.to_dispatch]))
-                .values(next_attempt_at=utcnow() + window + HOLD_MARGIN, not_before=utcnow() + window + HOLD_MARGIN)
+                # No dispatcher before the burst window (and half the margin, for the hit that
+                # would withdraw it to commit); the relay half a margin later still.
+                .values(next_attempt_at=utcnow() + window + HOLD_MARGIN, not_before=utcnow() + window + HOLD_MARGIN / 2)
                 .execution_options(synchronize_session=False)
             )
     else:
@@ -214,7 +216,8 @@ async def record_engagement(
 
 def hold_seconds(rules: Rules = Rules()) -> float:
     """How long after storing it a held click event may be handed over."""
-    return (rules.burst_window + HOLD_MARGIN / 2).total_seconds()
+    # Just after the row's not_before (set before this timer starts): it is due when the timer fires.
+    return (rules.burst_window + HOLD_MARGIN / 2).total_seconds() + 0.05
 
 
 async def _clicks_near(

@@ -7,9 +7,10 @@ writer. Here a request joins a queue; whoever holds the lock stores everything q
 transaction, and every request gets its own answer: its events accepted or duplicate,
 exactly as if it had been stored alone (the first request to carry an id wins it).
 
-Nothing already accepted is harmed by a bad neighbour: if a group's transaction fails,
-each request of it is stored again on its own, so only the request at fault gets the
-error (and a database that is away fails each of them, as it would have anyway).
+Nothing already accepted is harmed by a bad neighbour: if the database refuses a value,
+each request of the group is stored again on its own, so only the request at fault gets
+the error; a database that is away fails the whole group at once (each request a 503,
+as it would have been alone, without each waiting out its own timeout in turn).
 A request is answered only after the transaction holding its events has committed.
 """
 
@@ -18,6 +19,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from sqlalchemy.exc import DataError
 
 from journeys.contracts.events import Event
 from journeys.intake.event_store import StoreResult, store_events, store_in
@@ -45,11 +48,17 @@ class GroupCommit:
         returns once they are committed, reporting this request's events only."""
         request = _Request(events)
         self._queue.append(request)
+        while not request.answer.done():
+            # Each write runs as its own task, holding the lock to its end: a request whose
+            # client goes away cancels its wait, never the write of its group, and a request
+            # left out of a full group leads the next one.
+            await asyncio.shield(asyncio.ensure_future(self._lead()))
+        return request.answer.result()
+
+    async def _lead(self) -> None:
         async with self._writing:
-            if not request.answer.done():  # not taken by the group before: lead the next one
-                # Shielded: a leader whose client went away still answers the rest of its group.
-                await asyncio.shield(asyncio.ensure_future(self._write(self._take())))
-        return await request.answer
+            if self._queue:
+                await self._write(self._take())
 
     def _take(self) -> list[_Request]:
         group: list[_Request] = []
@@ -68,18 +77,32 @@ class GroupCommit:
             async with self.db.session() as session:
                 stored = await store_in(session, self.db, [e for r in group for e in r.events], self.needs_dispatch)
                 await session.commit()
-        except Exception:  # noqa: BLE001 - each request again on its own: only the one at fault fails
+        except DataError:  # a value the database refuses: each request again, so only the one at fault fails
             for request in group:
                 await self._alone(request)
             return
+        except Exception as exc:  # noqa: BLE001 - the database away: every request hears so at once (503)
+            for request in group:
+                _answer(request, exc)
+            return
         for request, result in zip(group, _split(group, stored)):
-            request.answer.set_result(result)
+            _answer(request, result)
 
     async def _alone(self, request: _Request) -> None:
         try:
-            request.answer.set_result(await store_events(self.db, request.events, self.needs_dispatch))
+            result: StoreResult | Exception = await store_events(self.db, request.events, self.needs_dispatch)
         except Exception as exc:  # noqa: BLE001 - the request's own answer (503, 422)
-            request.answer.set_exception(exc)
+            result = exc
+        _answer(request, result)
+
+
+def _answer(request: _Request, result: StoreResult | Exception) -> None:
+    if request.answer.done():
+        return
+    if isinstance(result, Exception):
+        request.answer.set_exception(result)
+    else:
+        request.answer.set_result(result)
 
 
 def _split(group: list[_Request], stored: StoreResult) -> list[StoreResult]:

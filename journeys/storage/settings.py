@@ -19,6 +19,7 @@ import idna
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from journeys.contracts.journey_io import ENGINE_VERSION
 from journeys.contracts.send_rules import TOPIC_PATTERN, QuietHours
 
 # The checkout (or /app in the image): templates/ sits beside the packages.
@@ -124,6 +125,10 @@ class Settings(BaseSettings):
     # memory per cached journey, as measured (README, "Benchmarks"). The test kit runs them
     # in the sandbox, so a journey's own tests still catch what the static checks miss.
     workflow_sandbox: bool = False
+    # The engine version the API stamps on new journey runs (workflows/versions.py). When
+    # upgrading from before engine versions with workers still on the old code, set 0 until
+    # every worker runs the new code (a worker of the old code cannot replay a version-1 run).
+    engine_version: int = Field(default=ENGINE_VERSION, ge=0, le=ENGINE_VERSION)
     # Dev-only: serve the mail catcher's inbox at /dev/mail.
     dev_mail: bool = False
 

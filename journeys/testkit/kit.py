@@ -68,7 +68,7 @@ class JourneyEnv:
         self.registry = registry
         self.settings = settings
         self.outbox = CaptureSender()
-        self.dispatcher = Dispatcher(env.client, registry, db, settings.temporal_task_queue)
+        self.dispatcher = Dispatcher(env.client, registry, db, settings.temporal_task_queue, settings.engine_version)
         # workflow id -> (run id, ids of the events that run was sent): settle() waits for them.
         self._events_sent: dict[str, set[str]] = {}
         self._run_ids: dict[str, str | None] = {}

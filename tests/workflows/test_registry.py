@@ -88,6 +88,11 @@ def test_a_journey_without_the_decorator_or_steps_is_refused(tmp_path: Path) -> 
         ("from journeys.storage.database import Database", "imports journeys.storage.database, which runs outside the workflow sandbox"),
         ("import activities.deliver", "imports activities.deliver, which runs outside the workflow sandbox"),
         ("from journeys.contracts.events import Event as E", None),
+        # Aliases do not hide a call (journeys run unsandboxed: the static checks are the guard).
+        ("from time import time as clock; clock()", "calls time.time(), which reads the wall clock"),
+        ("import datetime as dt; dt.datetime.now()", "calls datetime.datetime.now(), which reads the wall clock"),
+        ("from datetime import datetime as moment; moment.now()", "calls datetime.now(), which reads the wall clock"),
+        ("global counter", "rebinds a global, which every run in the worker shares"),
     ],
 )
 def test_io_and_wall_clock_in_a_journey_are_refused_naming_file_and_line(tmp_path: Path, line: str, expected: str | None) -> None:

@@ -95,3 +95,32 @@ def _store_events_with(store_in):  # type: ignore[no-untyped-def]
         return result
 
     return store_events
+
+
+async def test_requests_whose_clients_go_away_leave_the_others_answered(db: Database) -> None:
+    """Clients that hang up (their request cancelled while queued or while its group is
+    written) cost the others nothing: every remaining request is answered, and stored."""
+    run = uuid.uuid4().hex[:8]
+    intake = GroupCommit(db, needs_dispatch=lambda _: False)
+    tasks = [asyncio.create_task(intake.store([_event(f"{run}-{i}")])) for i in range(30)]
+    await asyncio.sleep(0)  # all queued; the first is writing
+    gone = tasks[0:30:4]
+    for task in gone:
+        task.cancel()
+    done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=20)
+    answered = [i for i, result in enumerate(done) if not isinstance(result, BaseException)]
+    assert len(answered) >= 30 - len(gone)
+    for i in answered:
+        assert [e.id for e in done[i].accepted] == [f"{run}-{i}"]  # type: ignore[union-attr]
+    assert await _stored(db, [f"{run}-{i}" for i in answered]) == {f"{run}-{i}" for i in answered}
+    later = await asyncio.wait_for(intake.store([_event(f"{run}-after")]), timeout=10)
+    assert [e.id for e in later.accepted] == [f"{run}-after"], "the queue still moves"
+
+
+async def test_a_group_full_of_big_batches_leaves_no_request_without_a_leader(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = uuid.uuid4().hex[:8]
+    monkeypatch.setattr(group_commit, "MAX_GROUP_EVENTS", 3)
+    intake = GroupCommit(db, needs_dispatch=lambda _: False)
+    requests = [[_event(f"{run}-{n}-{i}") for i in range(2)] for n in range(9)]
+    results = await asyncio.wait_for(asyncio.gather(*[intake.store(r) for r in requests]), timeout=20)
+    assert [[e.id for e in r.accepted] for r in results] == [[e.id for e in r] for r in requests]
