@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from journeys.contracts.customers import Customer
     from workflows.steps import StepTracker
-    from workflows.versions import since
+    from workflows.versions import RECORDS_RUNS, SEND_CANCEL_WAITS, since
 
 DELIVER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -55,13 +55,9 @@ def idempotency_key(entry_id: str, step: str) -> str:
     return f"{workflow.info().workflow_id}/{entry_id}/{step}"
 
 
-# Journeys started since this patch wait, when they end during a send, for the send to
-# record its outcome (cancelled, or sent if the ESP already had it) before they go on.
-SEND_CANCEL_WAITS = "send-cancel-waits"
-
-
 async def deliver(request: DeliverInput, steps: StepTracker, engine: int) -> DeliverResult:
     """One call of the delivery activity (Temporal retries it); counted as busy meanwhile."""
+    # An exit during the send waits for its outcome (cancelled, or sent if the ESP had it).
     waits = since(SEND_CANCEL_WAITS, engine)
     steps.enter_activity()
     try:
@@ -110,10 +106,6 @@ async def record_split(record: RecordSplitInput) -> None:
 
 async def record_conversion(record: RecordConversionInput) -> None:
     await workflow.execute_local_activity(RECORD_CONVERSION, record, start_to_close_timeout=timedelta(seconds=30))
-
-
-# Journeys since this patch record their entry and how they ended, for their analytics.
-RECORDS_RUNS = "record-runs"
 
 
 async def record_entry(record: RecordEntryInput, engine: int) -> None:

@@ -48,11 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import activity_calls, handover
     from workflows.steps import StepTracker
     from workflows.variants import choose_variant
-    from workflows.versions import since
-
-
-# Since this patch an exit that a finishing send outlived ends the steps at the next call.
-STOP_MEANS_STOP = "stop-means-stop"
+    from workflows.versions import SEND_CANCEL_WAITS, STOP_MEANS_STOP, since
 
 
 class Journey(Records, Timers):
@@ -100,7 +96,6 @@ class Journey(Records, Timers):
 
     async def refresh(self) -> Customer:
         """Reload the customer's profile, e.g. before branching on an attribute."""
-        self._stop_if_stopping()
         await self._record_entry_due()
         self._customer = await activity_calls.load_customer(self._customer_id, self._steps)
         return self.customer
@@ -121,7 +116,6 @@ class Journey(Records, Timers):
         self, event_types: Iterable[str], *, where: Where = None, timeout: timedelta | None = None, step: str | None = None
     ) -> Event | None:
         """The first event of any of ``event_types`` (same rules as ``wait_for``)."""
-        self._stop_if_stopping()
         types = frozenset(event_types)
         matches = matcher(where)
         if self._inbox.peek(types, matches) is None:
@@ -201,7 +195,6 @@ class Journey(Records, Timers):
         customer's quiet hours, or held by the cap with ``if_capped="wait"``, waits here on
         a durable timer and then goes.
         """
-        self._stop_if_stopping()
         step = activity_calls.step_name(self._send_counts, template)
         # JourneyStep (the search attribute) says where customers *wait*; a send shows in
         # the Temporal UI as the pending activity (no upsert: a visibility write saved).
@@ -240,12 +233,16 @@ class Journey(Records, Timers):
                 raise
             # The journey ended while this send waited (quiet hours, a cap) or was out: a
             # send the ledger holds as deferred is logged cancelled (compare-and-set).
-            if deferred or since(activity_calls.SEND_CANCEL_WAITS, self._engine):
+            if deferred or since(SEND_CANCEL_WAITS, self._engine):
                 await activity_calls.cancel_deferred(key)
             raise
         if result.status == "sent":
             self._sent.append(template)
-        self._stop_if_stopping()  # the send finished (it cannot be taken back) as the journey ended
+        # Asked to stop while the ESP had the email: the activity returned its result (a
+        # cancellation cannot take a send back), and the journey must not go on to its next
+        # step. Every other step's await raises the cancellation itself.
+        if self._stopping and since(STOP_MEANS_STOP, self._engine):
+            raise asyncio.CancelledError
         return result
 
     # ----- signals and queries --------------------------------------------------------------
@@ -358,11 +355,6 @@ class Journey(Records, Timers):
             if not is_cancelled_exception(exc):
                 raise
         await self._goals.flush()
-
-    def _stop_if_stopping(self) -> None:
-        """An exit cancels the steps once; a send the ESP had returns anyway, and must not go on."""
-        if self._stopping and since(STOP_MEANS_STOP, self._engine):
-            raise asyncio.CancelledError
 
     def _adopt(self, event: Event) -> None:
         """The customer this journey ran for turned out to be another id of a known customer

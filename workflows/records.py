@@ -25,12 +25,11 @@ class Records:
     _customer_id: str
     _variants: dict[str, str]
     _engine: int
+    _entry_due: RecordEntryInput | None = None  # entered, not yet in the database
 
     def _entry_id(self) -> str:
         assert self._trigger is not None
         return self._trigger.id
-
-    _entry_due: RecordEntryInput | None = None  # entered, not yet in the database
 
     async def _entered(self) -> None:
         entry = RecordEntryInput(

@@ -24,13 +24,10 @@ class Timers:
         @property
         def customer(self) -> Customer: ...
 
-        def _stop_if_stopping(self) -> None: ...
-
         async def _record_entry_due(self) -> None: ...
 
     async def sleep(self, duration: timedelta, *, step: str | None = None) -> None:
         """A durable timer. ``step`` names it for operators; default ``sleep:<duration>``."""
-        self._stop_if_stopping()
         await self._record_entry_due()
         self._steps.set(step or f"sleep:{human(duration)}", timeout=duration)
         await workflow.sleep(duration)
@@ -39,7 +36,6 @@ class Timers:
         """Sleep until an aware datetime, e.g. ``self.next_local_time(9)``; past moments return at once."""
         if moment.tzinfo is None:
             raise ValueError("sleep_until needs an aware datetime (use self.next_local_time(...))")
-        self._stop_if_stopping()
         await self._record_entry_due()
         duration = moment - workflow.now()
         if duration <= timedelta(0):

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-# The engine version that brought each patched behaviour.
-PATCHES = {
-    "record-runs": 1,  # runs record their entry and outcome for analytics
-    "send-cancel-waits": 1,  # an exit during a send waits for its outcome
-    "stop-means-stop": 1,  # a send that outlived an exit does not carry the steps on
-}
+# The patches (their ids are in old histories' markers), and the engine version of each.
+RECORDS_RUNS = "record-runs"  # runs record their entry and outcome for analytics
+SEND_CANCEL_WAITS = "send-cancel-waits"  # an exit during a send waits for its outcome
+STOP_MEANS_STOP = "stop-means-stop"  # a send that outlived an exit does not carry the steps on
+PATCHES = {RECORDS_RUNS: 1, SEND_CANCEL_WAITS: 1, STOP_MEANS_STOP: 1}
 
 
 def since(patch_id: str, engine: int) -> bool:

@@ -85,12 +85,12 @@ class Outbox:
         *,
         max_attempts: int = 5,
         owner: str | None = None,
-        engine_version: int | None = None,
+        engine_version: int = ENGINE_VERSION,
     ) -> None:
         self.db = db
         self.client = client
         self.registry = registry
-        self.dispatcher = Dispatcher(client, registry, db, task_queue, ENGINE_VERSION if engine_version is None else engine_version)
+        self.dispatcher = Dispatcher(client, registry, db, task_queue, engine_version)
         self.max_attempts = max_attempts
         # At most 64 characters (dispatch_claims.owner): host names can be long.
         self.owner = (owner or f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:64]

@@ -201,12 +201,13 @@ async def record_engagement(
     if item.type == CLICKED:
         outcome.held = stored.to_dispatch
         if stored.to_dispatch:
+            stored_at = utcnow()
             await session.exec(  # type: ignore[call-overload]
                 update(DispatchRow)
                 .where(col(DispatchRow.event_id).in_([e.id for e in stored.to_dispatch]))
                 # No dispatcher before the burst window (and half the margin, for the hit that
                 # would withdraw it to commit); the relay half a margin later still.
-                .values(next_attempt_at=utcnow() + window + HOLD_MARGIN, not_before=utcnow() + window + HOLD_MARGIN / 2)
+                .values(next_attempt_at=stored_at + window + HOLD_MARGIN, not_before=stored_at + window + HOLD_MARGIN / 2)
                 .execution_options(synchronize_session=False)
             )
     else:

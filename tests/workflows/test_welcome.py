@@ -1,5 +1,9 @@
 """The welcome journey, on the time-skipping server."""
 
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
 from journeys.testkit import JourneyEnv
 
 
@@ -73,3 +77,24 @@ async def test_a_new_welcome_run_records_no_patch_markers_and_a_short_history(jo
     assert "core_patch" not in markers, markers
     assert kinds.count("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES") == 1, kinds  # JourneyStep at the wait, nothing else
     assert markers == [], markers  # the entry went with the send, not as a local activity of its own
+
+
+async def test_runs_stamped_engine_0_during_a_rolling_upgrade_keep_the_old_markers_and_are_counted(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """JOURNEYS_ENGINE_VERSION=0 (workers of the older code still about): new runs are the
+    kind those workers replay, with their patch markers and the entry's own local activity,
+    and the entry is still counted once."""
+    from journeys.analytics.report import figures
+    from journeys.testkit import running_journeys
+    from workflows.registry import discover
+
+    async with running_journeys(time_skipping_env, discover("workflows.journeys"), tmp_path, engine_version=0) as kit:
+        await kit.customer("old", email="old@example.com")
+        await kit.emit("user.signed_up", customer="old")
+        assert kit.sent_to("old") == ["welcome"]
+        history = await time_skipping_env.client.get_workflow_handle("journey:welcome:old").fetch_history()
+        markers = [e.marker_recorded_event_attributes.marker_name for e in history.events if e.HasField("marker_recorded_event_attributes")]
+        assert markers.count("core_patch") >= 2 and "core_local_activity" in markers, markers
+        report = await figures(kit.db, "welcome", None, None, min_sample=1)
+        assert (report.entered, report.active) == (1, 1)

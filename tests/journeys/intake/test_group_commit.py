@@ -117,10 +117,21 @@ async def test_requests_whose_clients_go_away_leave_the_others_answered(db: Data
     assert [e.id for e in later.accepted] == [f"{run}-after"], "the queue still moves"
 
 
-async def test_a_group_full_of_big_batches_leaves_no_request_without_a_leader(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_hung_up_request_at_the_head_of_the_queue_leaves_no_request_without_a_leader(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Groups hold one request each here (a cap of 3 events, requests of 2). The second
+    request's client hangs up while it is queued; the requests behind it must each still be
+    written and answered, the last one included (nobody is left to lead it otherwise)."""
     run = uuid.uuid4().hex[:8]
     monkeypatch.setattr(group_commit, "MAX_GROUP_EVENTS", 3)
     intake = GroupCommit(db, needs_dispatch=lambda _: False)
-    requests = [[_event(f"{run}-{n}-{i}") for i in range(2)] for n in range(9)]
-    results = await asyncio.wait_for(asyncio.gather(*[intake.store(r) for r in requests]), timeout=20)
-    assert [[e.id for e in r.accepted] for r in results] == [[e.id for e in r] for r in requests]
+    requests = [[_event(f"{run}-{n}-{i}") for i in range(2)] for n in range(6)]
+    tasks = [asyncio.create_task(intake.store(r)) for r in requests]
+    await asyncio.sleep(0)  # every request queued, the first one's group being written
+    tasks[1].cancel()
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=20)
+    assert isinstance(results[1], asyncio.CancelledError)
+    for events, result in zip(requests[2:], results[2:]):
+        assert not isinstance(result, BaseException), result
+        assert [e.id for e in result.accepted] == [e.id for e in events]
