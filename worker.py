@@ -133,7 +133,7 @@ async def run_worker(settings: Settings) -> None:
     registry = discover(settings.journey_packages)
     check_templates(settings, registry)  # before connecting: a mistake is reported at once
     sender = sender_from_settings(settings)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, sqlite_inline=True)
     client = await connect(settings, runtime=temporal_runtime_of(settings))
     await check_namespace(client)  # a start Temporal would refuse, every time: say so now
     worker = build_worker(client, settings=settings, db=db, sender=sender, registry=registry)

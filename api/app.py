@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry: Registry = discover(settings.journey_packages)
-        db = Database(settings.resolved_database_url)
+        db = Database(settings.resolved_database_url, sqlite_inline=True)
         # Lazy: the API starts and accepts events even while Temporal is away.
         # The process's runtime: the SDK's core logs through Python logging (JSON lines stay JSON).
         client = temporal_client or await connect(settings, lazy=True, runtime=temporal_runtime())

@@ -109,7 +109,7 @@ async def _counts(
     if overall_only:
         statement = statement.where(col(JourneyStatRow.split) == "")
     statement = statement.group_by(*grouping)
-    async with db.session() as session:
+    async with db.report_session() as session:
         rows = (await session.exec(statement)).all()  # type: ignore[call-overload]
     return {(j, step, split, variant, metric): int(n or 0) for j, step, split, variant, metric, n in rows}
 

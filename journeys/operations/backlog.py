@@ -26,7 +26,7 @@ class Backlog:
 async def read_backlog(db: Database, now: datetime | None = None) -> Backlog:
     now = now or utcnow()
     waiting = (col(DispatchRow.dispatched_at).is_(None), col(DispatchRow.dead_at).is_(None))
-    async with db.session() as session:
+    async with db.report_session() as session:
         depth = int((await session.exec(select(func.count()).select_from(DispatchRow).where(*waiting))).one())
         oldest = (
             await session.exec(

@@ -22,7 +22,7 @@ class SplitResults(BaseModel):
 
 
 async def split_results(db: Database, journey: str) -> SplitResults:
-    async with db.session() as session:
+    async with db.report_session() as session:
         assigned = (await session.exec(select(SplitAssignmentRow).where(SplitAssignmentRow.journey == journey))).all()
         converted = (await session.exec(select(ConversionRow).where(ConversionRow.journey == journey))).all()
     splits: dict[str, dict[str, VariantResult]] = defaultdict(lambda: defaultdict(VariantResult))

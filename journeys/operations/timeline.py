@@ -58,7 +58,7 @@ class Timeline(BaseModel):
 async def timeline(
     db: Database, client: Client | None, routes: JourneyRoutes, customer_id: str, limit: int = 1000
 ) -> Timeline:
-    async with db.session() as session:
+    async with db.report_session() as session:
         # An id merged away tells the story of the customer it now belongs to.
         customer_id = (await resolve(session, [customer_id])).get(customer_id, customer_id)
         ids = [customer_id, *await aliases_of(session, customer_id)]

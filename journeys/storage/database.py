@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from journeys.storage import sqlite_inline as sqlite_inline_module
 
 
 def async_url(url: str) -> str:
@@ -40,25 +43,30 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int) -> None:
     # WAL lets the API read while the worker writes; busy_timeout queues writers
-    # instead of failing them with "database is locked".
+    # instead of failing them with "database is locked" (zero for inline connections,
+    # which wait on a thread instead: journeys/storage/sqlite_inline.py).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, sqlite_inline: bool = False, **kwargs: Any) -> AsyncEngine:
     url = async_url(url)
     if is_sqlite(url):
         database = make_url(url).database
+        busy_timeout_ms = sqlite_inline_module.BUSY_TIMEOUT_MS
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            if sqlite_inline and not make_url(url).query:
+                kwargs["async_creator"] = lambda: sqlite_inline_module.connect(database)
+                busy_timeout_ms = 0
         engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_ms))
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -67,12 +75,23 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 class Database:
-    """An engine plus a session factory; one per process, shared by API or worker."""
+    """An engine plus a session factory; one per process, shared by API or worker.
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    ``sqlite_inline``: SQLite statements run on the event loop's thread (waiting for a lock
+    on a thread of their own: journeys/storage/sqlite_inline.py), except those of
+    ``report_session``, which keep a thread so that a long report never stalls the loop.
+    """
+
+    def __init__(self, url: str, *, sqlite_inline: bool = False, **engine_kwargs: Any) -> None:
         self.url = url
-        self.engine = create_engine(url, **engine_kwargs)
+        self.engine = create_engine(url, sqlite_inline=sqlite_inline, **engine_kwargs)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._reports_engine = create_engine(url, **engine_kwargs) if sqlite_inline and is_sqlite(url) else None
+        self._report_sessions = (
+            async_sessionmaker(self._reports_engine, class_=AsyncSession, expire_on_commit=False)
+            if self._reports_engine is not None
+            else self._sessions
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -94,5 +113,13 @@ class Database:
         async with self._sessions() as session:
             yield session
 
+    @asynccontextmanager
+    async def report_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads that may take long (analytics, a customer's timeline)."""
+        async with self._report_sessions() as session:
+            yield session
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._reports_engine is not None:
+            await self._reports_engine.dispose()

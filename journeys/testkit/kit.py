@@ -43,6 +43,7 @@ from journeys.storage.migrate import upgrade
 from journeys.storage.settings import Settings
 from journeys.storage.tables import MessageRow
 from journeys.testkit.capture import CaptureSender
+from journeys.testkit.progress import Progress
 from workflows.registry import Registry
 
 SETTLE_DEADLINE = 15.0
@@ -72,6 +73,8 @@ class JourneyEnv:
         # workflow id -> (run id, ids of the events that run was sent): settle() waits for them.
         self._events_sent: dict[str, set[str]] = {}
         self._run_ids: dict[str, str | None] = {}
+        self._closed: set[str] = set()  # runs seen closed: settled until sent something new
+        self.progress = Progress()
 
     async def customer(
         self,
@@ -150,6 +153,7 @@ class JourneyEnv:
         # Count what each journey run should receive, so settle() knows when it has.
         for delivery in await self.dispatcher.dispatch(event, profile):
             wid = delivery.workflow_id
+            self._closed.discard(wid)
             if delivery.how == "start" and self._run_ids.get(wid) != delivery.run_id:
                 self._run_ids[wid] = delivery.run_id
                 self._events_sent[wid] = {event.id}  # signal-with-start began a new run
@@ -201,7 +205,7 @@ class JourneyEnv:
         """Wait, with a deadline, until no journey has work due: nothing in flight, every
         event it was sent received, and no timer that has already come due."""
         deadline = asyncio.get_running_loop().time() + SETTLE_DEADLINE
-        pending = {wid: "not looked at yet" for wid in self._events_sent}
+        pending = {wid: "not looked at yet" for wid in self._events_sent if wid not in self._closed}
         while pending:
             for wid in list(pending):
                 busy_with = await self._busy_with(wid)
@@ -214,7 +218,7 @@ class JourneyEnv:
             if asyncio.get_running_loop().time() > deadline:
                 why = "; ".join(f"{wid}: {reason}" for wid, reason in sorted(pending.items()))
                 raise TimeoutError(f"journeys did not settle within {SETTLE_DEADLINE}s: {why}")
-            await asyncio.sleep(0.01)
+            await self.progress.wait()
 
     async def close(self) -> None:
         """End every journey this test started, so the next test starts clean."""
@@ -230,8 +234,9 @@ class JourneyEnv:
         """What the journey still has to do now, or None once it has settled."""
         handle = self.env.client.get_workflow_handle(wid)
         try:
-            desc = await handle.describe()
-            if desc.status != WorkflowExecutionStatus.RUNNING:
+            # Status first: a closed run is not queried (that would replay its history).
+            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                self._closed.add(wid)  # settled until sent something new
                 return None
             state = await handle.query(QUERY_STATE, result_type=JourneyState)
         except RPCError as exc:
@@ -263,7 +268,7 @@ async def running_journeys(
     home.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{home / 'journeys.db'}"
     upgrade(database_url)
-    db = Database(database_url)
+    db = Database(database_url, sqlite_inline=True)
     if templates_dir is not None:
         settings_overrides["templates_dir"] = templates_dir
     settings = Settings(
@@ -274,7 +279,9 @@ async def running_journeys(
         database_url=database_url,
     )
     kit = JourneyEnv(env, db, registry, settings)
-    worker = build_worker(env.client, settings=settings, db=db, sender=kit.outbox, registry=registry)
+    worker = build_worker(
+        env.client, settings=settings, db=db, sender=kit.outbox, registry=registry, interceptors=[kit.progress]
+    )
     async with worker:
         try:
             yield kit
