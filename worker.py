@@ -20,6 +20,7 @@ from activities.deliver import DeliveryActivities
 from journeys.providers import EmailSender, sender_from_settings
 from activities.experiments import ExperimentActivities
 from journeys.storage.database import Database
+from journeys.telemetry.heap import settle_heap
 from journeys.storage.settings import Settings, get_settings
 from journeys.telemetry.endpoints import MetricsServer, serve_metrics, temporal_runtime
 from journeys.templating.catalog import TemplateCatalog
@@ -146,6 +147,7 @@ async def run_worker(settings: Settings) -> None:
         ", ".join(sorted(registry.journeys)),
         sender.name,
     )
+    settle_heap()  # what the started worker holds is out of the collector's way
     try:
         await worker.run()
     finally:

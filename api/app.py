@@ -44,6 +44,7 @@ from journeys.storage.settings import Settings, get_settings
 from journeys.templating.catalog import TemplateCatalog
 from journeys.storage.temporal import connect
 from journeys.telemetry.endpoints import temporal_runtime
+from journeys.telemetry.heap import settle_heap
 from workflows.registry import Registry, discover
 
 log = logging.getLogger("journeys.api")
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         relay = asyncio.create_task(outbox.run_relay(settings.relay_interval_seconds, stop), name="outbox-relay")
         dispatcher = asyncio.create_task(outbox.run_dispatcher(stop), name="outbox-dispatcher")
         log.info("API ready; journeys: %s", ", ".join(sorted(registry.journeys)))
+        settle_heap()  # what the started API holds is out of the collector's way
         try:
             yield
         finally:

@@ -79,7 +79,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             results["bare_worker_cpu_ms_per_workflow"] = round((bare_after - bare_before) * 1000 / args.saturation, 2)
             log(f"end-to-end saturation: {args.saturation} signups -> welcome emails")
             before = stack_cpu(stack)
-            results["e2e_emails_per_s"] = await e2e_saturation(http, watcher, sat_customers)
+            results["e2e_emails_per_s"] = await e2e_saturation(stack.api_url, API_KEY, watcher, sat_customers)
             after = stack_cpu(stack)
             results["e2e_cpu_ms_per_email"] = {
                 n: round((after[n] - before[n]) * 1000 / args.saturation, 2) for n in after if n != "bare-worker"
@@ -88,7 +88,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             log(f"bare Temporal at a steady {args.rate}/s for {args.seconds}s")
             bare = await bare_latency(stack.client, stack.bare_queue, int(args.rate * args.seconds), args.rate)
             log(f"end-to-end at a steady {args.rate}/s for {args.seconds}s")
-            e2e = await e2e_latency(http, watcher, lat_customers, args.rate)
+            e2e = await e2e_latency(stack.api_url, API_KEY, watcher, lat_customers, args.rate)
             results["bare_p50_ms"], results["bare_p99_ms"] = pct(bare, 50) * 1000, pct(bare, 99) * 1000
             results["e2e_p50_ms"], results["e2e_p99_ms"] = pct(e2e, 50) * 1000, pct(e2e, 99) * 1000
             results["e2e_mean_ms"] = statistics.mean(e2e) * 1000

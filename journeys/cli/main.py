@@ -81,6 +81,7 @@ def cmd_mailcatcher(args: argparse.Namespace) -> int:
     import threading
 
     from journeys.devstack.mail_catcher import MailCatcher
+    from journeys.telemetry.heap import settle_heap
 
     _logging(args.verbose)
     settings = get_settings()
@@ -89,6 +90,7 @@ def cmd_mailcatcher(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with MailCatcher(settings.mail_dir, host="127.0.0.1", port=port):
         print(f"mail catcher on 127.0.0.1:{port}, saving to {settings.mail_dir}/", flush=True)
+        settle_heap()
         try:
             stop.wait()
         except KeyboardInterrupt:

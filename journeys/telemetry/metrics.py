@@ -92,6 +92,12 @@ POLICY_DECISIONS = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+GC_PAUSE = Histogram(
+    "journeys_gc_pause_seconds",
+    "Full passes of Python's garbage collector (every request and send waits meanwhile); journeys/telemetry/heap.py",
+    buckets=FAST_BUCKETS,
+    registry=REGISTRY,
+)
 RENDER_DURATION = Histogram(
     "journeys_render_duration_seconds",
     "Time to render one email (subject, text, HTML, and the marketing footer).",

@@ -20,6 +20,7 @@ EXPECTED = {
     "journeys_policy_decisions": "counter",
     "journeys_render_duration_seconds": "histogram",
     "journeys_esp_request_duration_seconds": "histogram",
+    "journeys_gc_pause_seconds": "histogram",
     "journeys_outbox_depth": "gauge",
     "journeys_dispatch_lag_seconds": "gauge",
     "journeys_dead_letters": "gauge",
