@@ -17,7 +17,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -63,7 +63,7 @@ class Ledger:
             )
 
     async def row(self) -> MessageRow | None:
-        result = await self.session.exec(select(MessageRow).where(MessageRow.idempotency_key == self.input.idempotency_key))
+        result = await self.session.exec(self.db.prepared(_row_by_key), params={"key": self.input.idempotency_key})
         return result.first()
 
     def new_row(self, to_email: str | None, info: TemplateInfo | None) -> MessageRow:
@@ -173,13 +173,8 @@ class Ledger:
         return False
 
     async def _insert(self, row: MessageRow) -> bool:
-        statement = (  # on the table, not the ORM entity: no ORM bulk-insert machinery per send
-            self.db.insert(_messages)
-            .values(row.model_dump())
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(_messages.c.id)
-        )
-        return (await self.session.exec(statement)).first() is not None  # type: ignore[call-overload]
+        inserted = await self.session.exec(self.db.prepared(_insert_new), params=row.model_dump())  # type: ignore[call-overload]
+        return inserted.first() is not None
 
     async def _move(self, row: MessageRow, status: str, reason: str | None, **values: Any) -> bool:
         """Compare-and-set: from the status and attempt count this attempt saw, or not at all."""
@@ -206,6 +201,15 @@ class Ledger:
     async def _reread(self, row: MessageRow) -> MessageRow:
         await self.session.refresh(row)
         return row
+
+
+def _row_by_key(_db: Database) -> Any:
+    return select(MessageRow).where(MessageRow.idempotency_key == bindparam("key"))
+
+
+def _insert_new(db: Database) -> Any:
+    # On the table, not the ORM entity: no ORM bulk-insert machinery per send.
+    return db.insert(_messages).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_messages.c.id)
 
 
 def message_id_for(idempotency_key: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -41,16 +42,21 @@ async def bump(
     each (split, variant). Does not commit: the caller's transaction holds the fact too."""
     hour = hour_of(at)
     keys = [*([("", "")] if overall else []), *sorted((variants or {}).items())]
-    for split, variant in keys:
-        statement = (
-            db.insert(_stats)  # the table, not the ORM entity: Core's cheaper path, on every fact
-            .values(journey=journey, step=step, split=split, variant=variant, hour=hour, metric=metric[:140], count=by)
-            .on_conflict_do_update(
-                index_elements=["journey", "step", "split", "variant", "hour", "metric"],
-                set_={"count": _stats.c.count + by},
-            )
-        )
-        await session.exec(statement)  # type: ignore[call-overload]
+    rows = [
+        {"journey": journey, "step": step, "split": split, "variant": variant, "hour": hour, "metric": metric[:140], "count": by}
+        for split, variant in keys
+    ]
+    if rows:
+        await session.exec(db.prepared(_add_count), params=rows)  # type: ignore[call-overload]
+
+
+def _add_count(db: Database) -> Any:
+    # The table, not the ORM entity: Core's cheaper path, on every fact.
+    statement = db.insert(_stats)
+    return statement.on_conflict_do_update(
+        index_elements=["journey", "step", "split", "variant", "hour", "metric"],
+        set_={"count": _stats.c.count + statement.excluded.count},
+    )
 
 
 async def variants_of(session: AsyncSession, journey: str | None, entry_id: str | None) -> dict[str, str]:

@@ -7,6 +7,7 @@ range are those of the entries made in it, whenever they convert or end.
 
 from __future__ import annotations
 
+from typing import Any
 from datetime import datetime
 
 from sqlalchemy import update
@@ -47,15 +48,21 @@ async def entry_in(
     """``record_entry`` in the caller's transaction (the first send's: activities/deliver.py). Does not commit."""
     now = at or utcnow()
     inserted = await session.exec(  # type: ignore[call-overload]
-        db.insert(JourneyRunRow)
-        .values(journey=journey, customer_id=customer_id, entry_id=entry_id, workflow_id=workflow_id, entered_at=now)
-        .on_conflict_do_nothing(index_elements=["journey", "entry_id"])
-        .returning(col(JourneyRunRow.id))
+        db.prepared(_insert_run),
+        params={"journey": journey, "customer_id": customer_id, "entry_id": entry_id, "workflow_id": workflow_id, "entered_at": now},
     )
     first = inserted.first() is not None
     if first:
         await bump(db, session, journey=journey, step=JOURNEY_LEVEL, at=now, metric=ENTERED)
     return first
+
+
+def _insert_run(db: Database) -> Any:
+    return (
+        db.insert(JourneyRunRow.__table__)  # type: ignore[attr-defined]
+        .on_conflict_do_nothing(index_elements=["journey", "entry_id"])
+        .returning(JourneyRunRow.__table__.c.id)  # type: ignore[attr-defined]
+    )
 
 
 async def _entered_at(session: AsyncSession, journey: str, entry_id: str, at: datetime | None) -> datetime:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import json
 
@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.storage import sqlite_inline as sqlite_inline_module
+
+
+_Statement = TypeVar("_Statement")
 
 
 def async_url(url: str) -> str:
@@ -86,12 +89,23 @@ class Database:
         self.url = url
         self.engine = create_engine(url, sqlite_inline=sqlite_inline, **engine_kwargs)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._prepared: dict[Callable[[Database], Any], Any] = {}
         self._reports_engine = create_engine(url, **engine_kwargs) if sqlite_inline and is_sqlite(url) else None
         self._report_sessions = (
             async_sessionmaker(self._reports_engine, class_=AsyncSession, expire_on_commit=False)
             if self._reports_engine is not None
             else self._sessions
         )
+
+    def prepared(self, build: Callable[[Database], _Statement]) -> _Statement:
+        """The statement ``build`` makes, made once per database and reused: SQLAlchemy
+        computes a statement object's cache key once, where a statement built per call
+        (values written into it) costs a key walked over every value, every time. Pass the
+        values as parameters when executing it."""
+        statement = self._prepared.get(build)
+        if statement is None:
+            statement = self._prepared[build] = build(self)
+        return statement  # type: ignore[no-any-return]
 
     @property
     def is_sqlite(self) -> bool:
