@@ -126,6 +126,8 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> str:
         f"  at a steady {args.rate:g}/s: bare       p50 {r['bare_p50_ms']:6.0f} ms, p99 {r['bare_p99_ms']:6.0f} ms",
         f"  30-day, 10-step journey on the time-skipping server: median {r['thirty_days']['median_s'] * 1000:.0f} ms, "
         f"max {r['thirty_days']['max_s'] * 1000:.0f} ms   (aim median <= 50 ms)",
+        f"  the same shape as a bare workflow (five no-op activities, five sleeps): median "
+        f"{r['thirty_days']['bare_median_s'] * 1000:.0f} ms",
         *_memory_lines(r),
         *_analytics_lines(r.get("analytics")),
         "  CPU per email at saturation (ms): "

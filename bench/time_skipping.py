@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from bench.bare_month import BareMonth, bare_month_noop
 
 from journeys.devstack.binaries import temporal_test_server
 from journeys.storage.temporal import DATA_CONVERTER
@@ -36,6 +39,19 @@ async def thirty_day_journey_seconds(runs: int = 5) -> dict[str, float]:
                     assert state.finished and len(kit.sent_to(customer)) == 5, state
                     if i:
                         timings.append(took)
+        bare = await _bare_month_seconds(env, runs)
     finally:
         await env.shutdown()
-    return {"median_s": statistics.median(timings), "max_s": max(timings)}
+    return {"median_s": statistics.median(timings), "max_s": max(timings), "bare_median_s": statistics.median(bare)}
+
+
+async def _bare_month_seconds(env: WorkflowEnvironment, runs: int) -> list[float]:
+    """The same shape as a bare workflow (Temporal's sandbox, as the test kit runs journeys)."""
+    timings: list[float] = []
+    async with Worker(env.client, task_queue="bare-month", workflows=[BareMonth], activities=[bare_month_noop]):
+        for i in range(runs + 1):
+            started = time.perf_counter()
+            await env.client.execute_workflow(BareMonth.run, "x", id=f"bare-month-{i}", task_queue="bare-month")
+            if i:
+                timings.append(time.perf_counter() - started)
+    return timings
