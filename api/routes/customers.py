@@ -50,7 +50,7 @@ async def read_customer(customer_id: CustomerId, db: DbDep) -> Customer:
     responses=answers(404),
 )
 async def customer_messages(customer_id: CustomerId, db: DbDep) -> list[MessageOut]:
-    async with db.session() as session:
+    async with db.report_session() as session:  # every message the customer ever had
         rows = (
             await session.exec(
                 select(MessageRow)

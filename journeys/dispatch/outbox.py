@@ -215,8 +215,9 @@ class Outbox:
                     pass
 
     async def pending(self) -> int:
-        """Events not handed over yet (dead letters not counted)."""
-        async with self.db.session() as session:
+        """Events not handed over yet (dead letters not counted); a count over the table, so
+        a report session (journeys/storage/database.py)."""
+        async with self.db.report_session() as session:
             waiting = (
                 select(func.count())
                 .select_from(DispatchRow)

@@ -72,7 +72,7 @@ async def list_dead_letters(
 ) -> list[DeadLetter]:
     """Unresolved dead letters, the most recent last try first."""
     found: list[DeadLetter] = []
-    async with db.session() as session:
+    async with db.report_session() as session:
         if kind in (None, "event"):
             events = (
                 select(DispatchRow, EventRow)
@@ -106,7 +106,7 @@ async def list_dead_letters(
 
 
 async def count_dead_letters(db: Database) -> int:
-    async with db.session() as session:
+    async with db.report_session() as session:
         events = select(func.count()).select_from(DispatchRow).where(
             col(DispatchRow.dead_at).is_not(None), col(DispatchRow.resolution).is_(None)
         )

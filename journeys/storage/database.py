@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import json
+import os
 
 from sqlalchemy import JSON, cast, event, func, literal
 from sqlalchemy.dialects.postgresql import JSONB
@@ -46,30 +47,41 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int) -> None:
-    # WAL lets the API read while the worker writes; busy_timeout queues writers
-    # instead of failing them with "database is locked" (zero for inline connections,
-    # which wait on a thread instead: journeys/storage/sqlite_inline.py).
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, inline: bool) -> None:
+    # WAL lets the API read while the worker writes; busy_timeout queues writers instead
+    # of failing them with "database is locked". Inline connections neither wait for a
+    # lock nor checkpoint in a commit on the loop's thread: they do both on a thread
+    # (journeys/storage/sqlite_inline.py).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    cursor.execute(f"PRAGMA busy_timeout={0 if inline else sqlite_inline_module.BUSY_TIMEOUT_MS}")
+    if inline:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def inline_sqlite_path(url: str) -> str | None:
+    """The file an inline SQLite engine would open for ``url``; None where there is none
+    (not SQLite, in memory, or a URI with options, which plain aiosqlite keeps)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:" or parsed.query:
+        return None
+    return os.path.abspath(parsed.database)
 
 
 def create_engine(url: str, *, sqlite_inline: bool = False, **kwargs: Any) -> AsyncEngine:
     url = async_url(url)
     if is_sqlite(url):
         database = make_url(url).database
-        busy_timeout_ms = sqlite_inline_module.BUSY_TIMEOUT_MS
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-            if sqlite_inline and not make_url(url).query:
-                kwargs["async_creator"] = lambda: sqlite_inline_module.connect(database)
-                busy_timeout_ms = 0
+        path = inline_sqlite_path(url) if sqlite_inline else None
+        if path is not None:
+            kwargs["async_creator"] = lambda: sqlite_inline_module.connect(path)
         engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_ms))
+        event.listen(engine.sync_engine, "connect", partial(_sqlite_pragmas, inline=path is not None))
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -90,7 +102,8 @@ class Database:
         self.engine = create_engine(url, sqlite_inline=sqlite_inline, **engine_kwargs)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._prepared: dict[Callable[[Database], Any], Any] = {}
-        self._reports_engine = create_engine(url, **engine_kwargs) if sqlite_inline and is_sqlite(url) else None
+        inline = sqlite_inline and inline_sqlite_path(url) is not None
+        self._reports_engine = create_engine(url, **engine_kwargs) if inline else None
         self._report_sessions = (
             async_sessionmaker(self._reports_engine, class_=AsyncSession, expire_on_commit=False)
             if self._reports_engine is not None
