@@ -25,7 +25,9 @@ from chaos.scenarios import SCENARIOS
 
 DEFAULT_CUSTOMERS = {
     "two-apis": 200,
+    "two-apis-sqlite": 200,
     "worker-kill-9": 200,
+    "worker-kill-9-sqlite": 200,
     "temporal-away": 120,
     "postgres-restart": 120,
     "esp-30pct-5xx-429": 100,

@@ -137,16 +137,21 @@ class Scenario:
 
 @asynccontextmanager
 async def scenario(
-    name: str, root: Path, postgres: PostgresCluster, mailbox: Mailbox, settings: dict[str, str], *, apis: int = 1
+    name: str, root: Path, postgres: PostgresCluster, mailbox: Mailbox, settings: dict[str, str], *, apis: int = 1,
+    sqlite: bool = False,
 ) -> AsyncIterator[Scenario]:
-    """A fresh database on the suite's cluster, a Temporal dev server, the API process(es)
-    and a worker; stopped (and their logs kept) at the end."""
+    """A fresh database on the suite's cluster (or, ``sqlite``, a SQLite file shared by every
+    process, as ``make dev`` runs), a Temporal dev server, the API process(es) and a worker;
+    stopped (and their logs kept) at the end."""
     home = root / name
     home.mkdir(parents=True)
-    database = f"chaos_{name.replace('-', '_')}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(postgres.url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{database}"')
-    database_url = postgres.url.rsplit("/", 1)[0] + f"/{database}"
+    if sqlite:
+        database_url = f"sqlite:///{home / 'journeys.db'}"
+    else:
+        database = f"chaos_{name.replace('-', '_')}_{uuid.uuid4().hex[:6]}"
+        with psycopg.connect(postgres.url, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{database}"')
+        database_url = postgres.url.rsplit("/", 1)[0] + f"/{database}"
     upgrade(database_url)
     temporal = TemporalServer(home)
     await temporal.start()

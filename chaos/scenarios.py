@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 from chaos.harness import Outcome, scenario
@@ -10,25 +12,30 @@ from chaos.parts import PostgresCluster, log
 from chaos.sinks import FakeEsp, Mailbox, SmtpSink
 
 
-async def two_api_processes(root: Path, postgres: PostgresCluster, customers: int) -> Outcome:
+async def two_api_processes(root: Path, postgres: PostgresCluster, customers: int, *, sqlite: bool = False) -> Outcome:
     """Customers sign up through one API process and, right after its 202, activate
-    through the other: every journey must get both, in that order."""
+    through the other: every journey must get both, in that order. On SQLite the two APIs
+    and the worker take turns at one file's write lock (journeys/storage/sqlite_inline.py)."""
     mailbox = Mailbox()
+    name = "two-apis-sqlite" if sqlite else "two-apis"
     with SmtpSink(mailbox) as sink:
-        async with scenario("two-apis", root, postgres, mailbox, {"smtp_port": str(sink.port)}, apis=2) as run:
+        async with scenario(name, root, postgres, mailbox, {"smtp_port": str(sink.port)}, apis=2, sqlite=sqlite) as run:
             who = run.customers(customers)
             await run.drive(who, per_second=400, apis=("api1", "api2"))
             await run.drain(who)
             return run.outcome
 
 
-async def worker_killed(root: Path, postgres: PostgresCluster, customers: int, kills: int = 10) -> Outcome:
+async def worker_killed(
+    root: Path, postgres: PostgresCluster, customers: int, kills: int = 10, *, sqlite: bool = False
+) -> Outcome:
     """The worker is killed with SIGKILL in the middle of sends, again and again, while the
     SMTP server is slow to confirm DATA: every message is sent once, or set aside as
-    unknown (it may have gone out), never twice."""
+    unknown (it may have gone out), never twice. On SQLite a kill may land mid-commit."""
     mailbox = Mailbox()
+    name = "worker-kill-9-sqlite" if sqlite else "worker-kill-9"
     with SmtpSink(mailbox, confirm_delay=0.3) as sink:
-        async with scenario("worker-kill-9", root, postgres, mailbox, {"smtp_port": str(sink.port)}) as run:
+        async with scenario(name, root, postgres, mailbox, {"smtp_port": str(sink.port)}, sqlite=sqlite) as run:
             who = run.customers(customers)
 
             async def killer() -> None:
@@ -36,7 +43,7 @@ async def worker_killed(root: Path, postgres: PostgresCluster, customers: int, k
                     await asyncio.sleep(1.5)
                     run.journeys.kill("worker")
                     run.journeys.start("worker")
-                log(f"worker-kill-9: killed the worker {kills} times")
+                log(f"{name}: killed the worker {kills} times")
 
             await asyncio.gather(run.drive(who, per_second=customers / 12), killer())
             await run.drain(who)
@@ -126,9 +133,11 @@ def _esps(primary: FakeEsp, backup: FakeEsp) -> dict[str, str]:
     }
 
 
-SCENARIOS = {
+SCENARIOS: dict[str, Callable[[Path, PostgresCluster, int], Awaitable[Outcome]]] = {
     "two-apis": two_api_processes,
+    "two-apis-sqlite": partial(two_api_processes, sqlite=True),
     "worker-kill-9": worker_killed,
+    "worker-kill-9-sqlite": partial(worker_killed, sqlite=True),
     "temporal-away": temporal_away,
     "postgres-restart": database_restarted,
     "esp-30pct-5xx-429": flaky_esp,

@@ -28,7 +28,6 @@ threaded engine, so a report never stalls the requests around it.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -99,9 +98,10 @@ class InlineConnection(aiosqlite.Connection):
         self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
-def connect(database: str) -> InlineConnection:
-    """What ``create_async_engine(..., async_creator=...)`` awaits for each new connection."""
-    path = os.path.abspath(database)  # fixed now: a later chdir must not move the database
+def connect(path: str) -> InlineConnection:
+    """What ``create_async_engine(..., async_creator=...)`` awaits for each new connection;
+    ``path`` is absolute (journeys/storage/database.py resolves it once: a later chdir must
+    not move the database)."""
 
     def connector() -> sqlite3.Connection:
         # Made on aiosqlite's thread, used on the loop's too (never both at once).

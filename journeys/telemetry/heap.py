@@ -5,7 +5,9 @@ great many that live as long as the process (modules, classes, the Temporal SDK,
 caches, pydantic's validators): on the 2-core development machine a full pass took
 50-90 ms, and every request or send in flight waited for it (the benchmark's latency p99).
 ``settle_heap`` is called once a process has started: what exists then is moved out of
-the collector's sight (``gc.freeze``), so later passes walk only what came after.
+the collector's sight (``gc.freeze``), so later passes walk only what came after. Once per
+process: the API's start-up calls it, and a process that starts several apps (the tests)
+must not pay a full collection for each, nor freeze each one's leftovers.
 
 Every pass of the oldest generation is timed into ``journeys_gc_pause_seconds``.
 """
@@ -19,6 +21,7 @@ from typing import Any
 from journeys.telemetry import metrics
 
 _started: list[float] = []
+_settled = False
 
 
 def _time_full_passes(phase: str, info: dict[str, Any]) -> None:
@@ -31,8 +34,11 @@ def _time_full_passes(phase: str, info: dict[str, Any]) -> None:
 
 
 def settle_heap() -> None:
-    """Collect once, then freeze what the started process holds (idempotent)."""
+    """Collect once, then freeze what the started process holds; later calls do nothing."""
+    global _settled
+    if _settled:
+        return
+    _settled = True
     gc.collect()
     gc.freeze()
-    if _time_full_passes not in gc.callbacks:
-        gc.callbacks.append(_time_full_passes)
+    gc.callbacks.append(_time_full_passes)
