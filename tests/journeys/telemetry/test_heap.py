@@ -25,6 +25,7 @@ def _tracked(value: object) -> bool:
 def fresh_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """As if this process had not settled yet (an earlier test's app may have)."""
     callbacks = list(gc.callbacks)
+    gc.callbacks[:] = [c for c in callbacks if c is not heap._time_full_passes]
     gc.unfreeze()
     monkeypatch.setattr(heap, "_settled", False)
     yield
