@@ -46,9 +46,9 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import col
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from journeys.contracts.activity_io import CANCEL_DEFERRED, DELIVER, CancelDeferredInput, DeliverInput, DeliverResult
+from journeys.contracts.activity_io import CANCEL_DEFERRED, DELIVER, TO_QUEUE, CancelDeferredInput, DeliverInput, DeliverResult
 from journeys.providers.base import EmailSender, OutgoingEmail
 from journeys.providers.failover import as_chain
 from journeys.providers.rate_limit import EspRateLimiter
@@ -85,6 +85,10 @@ async def heartbeating() -> AsyncIterator[None]:
             activity.heartbeat()
             await asyncio.sleep(HEARTBEAT_EVERY)
 
+    if activity.info().is_local:  # a local attempt keeps its workflow task alive instead
+        yield
+        return
+
     beating = asyncio.create_task(beat())
     try:
         yield
@@ -105,6 +109,9 @@ class DeliveryActivities:
         limits = settings.esp_rate_limits
         self.rates = EspRateLimiter(db, limits).wait_turn if limits else None
         self.bounds = Bounds(settings.send_max_attempts, settings.send_max_retry_seconds)
+        # Temporal's task-queue rate limit holds activities only: under it, a local first
+        # attempt hands the send to the queue before doing anything.
+        self.queue_limited = settings.send_rate_limit is not None
 
     @activity.defn(name=DELIVER)
     async def deliver(self, input: DeliverInput) -> DeliverResult:
@@ -113,12 +120,16 @@ class DeliveryActivities:
         ids = log_context.bound(
             workflow_id=activity.info().workflow_id, message_id=message_id_for(input.idempotency_key), customer_id=input.customer_id
         )
+        if self.queue_limited and activity.info().is_local:
+            raise ApplicationError(
+                "JOURNEYS_SEND_RATE_LIMIT holds sends on the task queue", type=TO_QUEUE, category=ApplicationErrorCategory.BENIGN
+            )
         with ids:
             async with heartbeating():
                 return await self._deliver(input)
 
     async def _deliver(self, input: DeliverInput) -> DeliverResult:
-        now = policy_clock()
+        now = policy_clock(input.asked_at)
         async with self.db.session() as session:
             customer = await get_customer(session, input.customer_id)
             if customer is None:
@@ -238,7 +249,11 @@ class DeliveryActivities:
         )
 
 
-def policy_clock() -> datetime:
-    """Temporal's time for this attempt (skipped ahead in tests), never behind the wall clock."""
-    return max(activity.info().current_attempt_scheduled_time, utcnow())
+def policy_clock(asked_at: datetime | None = None) -> datetime:
+    """Temporal's time for this attempt (skipped ahead in tests), never behind the wall clock:
+    a local attempt's scheduled time is the worker's clock, so it goes by the workflow's time
+    when it asked (``asked_at``)."""
+    info = activity.info()
+    scheduled = asked_at if info.is_local and asked_at is not None else info.current_attempt_scheduled_time
+    return max(scheduled, utcnow())
 

@@ -55,6 +55,15 @@ class DeliverInput(BaseModel):
     # The run's entry, when this is the run's first activity: recorded in the send's own
     # transaction instead of a local activity of its own (workflows/records.py).
     entered: RecordEntryInput | None = None
+    # The workflow's time when it asked for the send: the policy's clock for an attempt run
+    # as a local activity, whose own scheduled time is the worker's wall clock (in a
+    # time-skipping test, days behind the journey's).
+    asked_at: datetime | None = None
+
+
+# The error type of a local first attempt that did nothing and hands the send to Temporal's
+# task queue at once (a send rate limit is set: only queued activities are held to it).
+TO_QUEUE = "SendGoesToQueue"
 
 
 class DeliverResult(BaseModel):

@@ -37,7 +37,7 @@ class Carried(BaseModel):
 # without a patch marker (workflows/versions.py). The dispatcher stamps new runs with
 # JOURNEYS_ENGINE_VERSION (default: this), which a rolling upgrade holds lower until every
 # worker runs this code.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 
 
 class JourneyInput(BaseModel):

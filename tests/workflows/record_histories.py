@@ -71,6 +71,11 @@ SCENARIOS: dict[str, tuple[str, Callable[[JourneyEnv], Awaitable[None]], str | N
     "welcome_activated_engine1": ("welcome", welcome_activated, None, {}),
     "welcome_not_activated_engine1": ("welcome", welcome_not_activated, None, {}),
     "abandoned_cart_exited_engine1": ("abandoned_cart", cart_exited, None, {}),
+    # Engine version 2: each send's first attempt is a local activity (a marker, no activity task).
+    "welcome_activated_engine2": ("welcome", welcome_activated, None, {}),
+    "welcome_not_activated_engine2": ("welcome", welcome_not_activated, None, {}),
+    "abandoned_cart_exited_engine2": ("abandoned_cart", cart_exited, None, {}),
+    "message_after_quiet_hours_engine2": ("message", message_after_quiet_hours, "m1", {"quiet_hours": "21:00-08:00"}),
     "message_sent": ("message", message_sent, "m1", {}),
     "message_after_quiet_hours": ("message", message_after_quiet_hours, "m1", {"quiet_hours": "21:00-08:00"}),
 }

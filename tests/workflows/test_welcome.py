@@ -64,8 +64,10 @@ async def test_a_duplicate_event_id_sends_nothing_twice(journey_env: JourneyEnv)
 
 async def test_a_new_welcome_run_records_no_patch_markers_and_a_short_history(journey_env: JourneyEnv) -> None:
     """Runs started today have every engine behaviour by their input (workflows/versions.py):
-    no patch marker, no TemporalChangeVersion upsert per customer. What the history of a
-    welcome email holds, event by event, is what the benchmark's profile describes."""
+    no patch marker, no TemporalChangeVersion upsert per customer, and the send's first
+    attempt in the workflow task that asked for it (a local activity: one workflow task
+    and no activity task per email). What the history of a welcome email holds, event by
+    event, is what the benchmark's profile describes."""
     from temporalio.api.enums.v1 import EventType
 
     await journey_env.customer("eve", email="eve@example.com")
@@ -76,7 +78,14 @@ async def test_a_new_welcome_run_records_no_patch_markers_and_a_short_history(jo
     markers = [e.marker_recorded_event_attributes.marker_name for e in history.events if e.HasField("marker_recorded_event_attributes")]
     assert "core_patch" not in markers, markers
     assert kinds.count("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES") == 1, kinds  # JourneyStep at the wait, nothing else
-    assert markers == [], markers  # the entry went with the send, not as a local activity of its own
+    assert markers == ["core_local_activity"], markers  # the send, with the entry in its transaction
+    assert "ACTIVITY_TASK_SCHEDULED" not in kinds, kinds
+    # One workflow task from the signal to the two-day wait (a later empty one is the time-
+    # skipping server answering the test kit's query).
+    assert kinds[: kinds.index("TIMER_STARTED") + 1] == [
+        "WORKFLOW_EXECUTION_STARTED", "WORKFLOW_TASK_SCHEDULED", "WORKFLOW_EXECUTION_SIGNALED", "WORKFLOW_TASK_STARTED",
+        "WORKFLOW_TASK_COMPLETED", "MARKER_RECORDED", "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", "TIMER_STARTED",
+    ], " ".join(kinds)
 
 
 async def test_runs_stamped_engine_0_during_a_rolling_upgrade_keep_the_old_markers_and_are_counted(
