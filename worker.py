@@ -20,6 +20,7 @@ from activities.deliver import DeliveryActivities
 from journeys.providers import EmailSender, sender_from_settings
 from activities.experiments import ExperimentActivities
 from journeys.storage.database import Database
+from journeys.storage.payload_walks import skip_needless_payload_walks
 from journeys.telemetry.heap import settle_heap
 from journeys.storage.settings import Settings, get_settings
 from journeys.telemetry.endpoints import MetricsServer, serve_metrics, temporal_runtime
@@ -76,6 +77,7 @@ def build_worker(
 ) -> Worker:
     registry = registry or discover(settings.journey_packages)
     check_templates(settings, registry)
+    skip_needless_payload_walks()  # no codec here: the SDK's walks would change nothing
     delivery = DeliveryActivities(db, sender, settings)
     customers = CustomerActivities(db)
     experiments = ExperimentActivities(db)
