@@ -21,6 +21,7 @@ from typing import Any
 
 import temporalio.bridge.worker as bridge_worker
 from temporalio.converter import DataConverter
+from temporalio.converter._extstore import StorageOperationMetrics
 
 # The SDK functions replaced, and the parameters they are called with (checked: a
 # temporalio release that changes them keeps its own walks).
@@ -39,8 +40,6 @@ def _skipping(original: Any) -> Any:
     async def walk_if_needed(message: Any, data_converter: DataConverter, *args: Any, **kwargs: Any) -> Any:
         if walks_needed(data_converter):
             return await original(message, data_converter, *args, **kwargs)
-        from temporalio.converter._extstore import StorageOperationMetrics
-
         return StorageOperationMetrics()  # nothing fetched or stored
 
     walk_if_needed.skips_needless_walks = True  # type: ignore[attr-defined]
