@@ -12,8 +12,10 @@ wakes up late (after Temporal gave up waiting for it and a retry marked the row
 
 from __future__ import annotations
 
-import logging
+import functools
 import hashlib
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +85,7 @@ class Ledger:
             context=self.input.context,
             if_capped=self.input.if_capped,
             entry_id=self.input.entry_id,
+            links=[],  # given, not defaulted: a default factory costs pydantic a signature() per row
             created_at=now,
             updated_at=now,
         )
@@ -182,13 +185,10 @@ class Ledger:
         changes = {"status": status, "reason": reason, "updated_at": utcnow(), **values}
         if status in FINAL:
             changes["counted_at"] = now
-        statement = (  # on the table: the row object is kept in step below, no ORM synchronisation
-            update(_messages)
-            .where(_messages.c.id == row.id, _messages.c.status == row.status, _messages.c.attempts == row.attempts)
-            .values(history=self.db.json_append(_messages.c.history, entry(now, status, reason)), **changes)
-            .returning(_messages.c.id)
-        )
-        moved = (await self.session.exec(statement)).first() is not None  # type: ignore[call-overload]
+        params = {f"v_{name}": value for name, value in changes.items()}
+        params.update(w_id=row.id, w_status=row.status, w_attempts=row.attempts, v_entry=self.db.json_item(entry(now, status, reason)))
+        statement = self.db.prepared(_move_builder(tuple(changes)))
+        moved = (await self.session.exec(statement, params=params)).first() is not None  # type: ignore[call-overload]
         if moved and status in FINAL:  # counted once: a final status never changes (compare-and-set)
             await count_final(self.db, self.session, row, status, now, self.input.variants)
         await self._commit()
@@ -205,6 +205,28 @@ class Ledger:
 
 def _row_by_key(_db: Database) -> Any:
     return select(MessageRow).where(MessageRow.idempotency_key == bindparam("key"))
+
+
+@functools.cache
+def _move_builder(names: tuple[str, ...]) -> Callable[[Database], Any]:
+    """The compare-and-set UPDATE setting ``names``, made once per set of names and database
+    (a send moves its row twice; building the statement each time cost more than running it).
+    On the table: the row object is kept in step by ``_move``, no ORM synchronisation."""
+
+    def build(db: Database) -> Any:
+        values = {name: bindparam(f"v_{name}", type_=_messages.c[name].type) for name in names}
+        return (
+            update(_messages)
+            .where(
+                _messages.c.id == bindparam("w_id"),
+                _messages.c.status == bindparam("w_status"),
+                _messages.c.attempts == bindparam("w_attempts"),
+            )
+            .values(history=db.json_append_param(_messages.c.history, "v_entry"), **values)
+            .returning(_messages.c.id)
+        )
+
+    return build
 
 
 def _insert_new(db: Database) -> Any:

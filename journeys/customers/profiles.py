@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,9 +30,19 @@ def to_customer(row: CustomerRow) -> Customer:
     )
 
 
+_customers = CustomerRow.__table__  # type: ignore[attr-defined]
+# Built once: every send reads its customer, and a statement built per call (or the ORM's
+# get, which builds one and an entity) costs more than the read itself.
+_PROFILE_BY_ID = core_select(
+    _customers.c.id, _customers.c.email, _customers.c.timezone, _customers.c.locale, _customers.c.attributes
+).where(_customers.c.id == bindparam("customer_id"))
+
+
 async def get_customer(session: AsyncSession, customer_id: str) -> Customer | None:
-    row = await session.get(CustomerRow, customer_id)
-    return to_customer(row) if row else None
+    found = (await session.exec(_PROFILE_BY_ID, params={"customer_id": customer_id})).first()  # type: ignore[call-overload]
+    if found is None:
+        return None
+    return Customer(id=found.id, email=found.email, timezone=found.timezone, locale=found.locale, attributes=dict(found.attributes or {}))
 
 
 async def is_known(session: AsyncSession, customer_id: str) -> bool:

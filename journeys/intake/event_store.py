@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
-
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from journeys.storage.bulk_insert import insert_rows
 from journeys.storage.database import Database
 from journeys.contracts.events import Event
 from journeys.storage.tables import DispatchRow, EventRow, utcnow
@@ -22,6 +21,8 @@ from journeys.storage.tables import DispatchRow, EventRow, utcnow
 FRESH_GRACE = timedelta(seconds=5)
 _events = EventRow.__table__  # type: ignore[attr-defined]
 _dispatches = DispatchRow.__table__  # type: ignore[attr-defined]
+_EVENT_COLUMNS = ("id", "type", "customer_id", "properties", "timestamp", "received_at")
+_OUTBOX_COLUMNS = ("event_id", "customer_id", "next_attempt_at", "attempts", "refusals")
 
 
 @dataclass
@@ -54,48 +55,25 @@ async def store_in(
         else:
             unique[event.id] = event
     now = utcnow()
-    rows: list[dict[str, Any]] = [
-        {
-            "id": e.id,
-            "type": e.type,
-            "customer_id": e.customer_id,
-            "properties": e.properties,
-            "timestamp": e.timestamp or now,
-            "received_at": now,
-        }
-        for e in unique.values()
-    ]
+    rows = [(e.id, e.type, e.customer_id, e.properties, e.timestamp or now, now) for e in unique.values()]
     # One statement decides what is new, atomically, even against a concurrent request
     # carrying the same ids: the unique key is the judge.
-    stored: set[str] = set()
-    for start in range(0, len(rows), 500):
-        # On the tables, not the ORM entities: Core's executemany, without the ORM's bulk
-        # machinery per row (a third of a batch's time in the API).
-        returned = await session.exec(db.prepared(_insert_new_events), params=rows[start : start + 500])  # type: ignore[call-overload]
-        stored.update(returned.scalars().all())
+    stored = set(await insert_rows(session, _events, _EVENT_COLUMNS, rows, skip_conflicts_on="id", returning="id"))
     for event_id, event in unique.items():
         if event_id not in stored:
             result.duplicate_ids.append(event_id)
             continue
         if event.timestamp is None:
-            event = event.model_copy(update={"timestamp": now})
+            # The request's own parsed event, given the time it was stored with (a copy per
+            # event cost a tenth of a batch's time).
+            event.timestamp = now
         result.accepted.append(event)
     result.to_dispatch = [e for e in result.accepted if needs_dispatch(e)]
     if result.to_dispatch:
-        outbox = [
-            {"event_id": e.id, "customer_id": e.customer_id, "next_attempt_at": now + FRESH_GRACE, "attempts": 0}
-            for e in result.to_dispatch
-        ]
-        await session.exec(db.prepared(_insert_outbox_rows), params=outbox)  # type: ignore[call-overload]
+        due = now + FRESH_GRACE
+        outbox = [(e.id, e.customer_id, due, 0, 0) for e in result.to_dispatch]
+        await insert_rows(session, _dispatches, _OUTBOX_COLUMNS, outbox)
     return result
-
-
-def _insert_new_events(db: Database) -> Any:
-    return db.insert(_events).on_conflict_do_nothing(index_elements=["id"]).returning(_events.c.id)
-
-
-def _insert_outbox_rows(db: Database) -> Any:
-    return db.insert(_dispatches)
 
 
 def to_event(row: EventRow) -> Event:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import json
 import os
 
-from sqlalchemy import JSON, cast, event, func, literal
+from sqlalchemy import JSON, String, bindparam, cast, event, func, literal
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -134,6 +134,17 @@ class Database:
         if self.is_sqlite:
             return func.json_insert(column, "$[#]", func.json(json.dumps(item)))
         return cast(cast(column, JSONB).op("||")(literal([item], type_=JSONB)), JSON)
+
+    def json_append_param(self, column: Any, name: str) -> Any:
+        """``json_append`` with the item as the parameter ``name`` (its value made by
+        ``json_item``), for a statement made once (``prepared``)."""
+        if self.is_sqlite:
+            return func.json_insert(column, "$[#]", func.json(bindparam(name, type_=String)))
+        return cast(cast(column, JSONB).op("||")(bindparam(name, type_=JSONB)), JSON)
+
+    def json_item(self, item: Any) -> Any:
+        """The value of a ``json_append_param`` parameter for ``item``."""
+        return json.dumps(item) if self.is_sqlite else [item]
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
