@@ -155,8 +155,7 @@ class DeliveryActivities:
                 return await self._decided(ledger, customer, info, decision)
             # Tracked links name the message, so its id is needed before they are written:
             # the row's, if an earlier attempt made one, else the id the claim will give it.
-            earlier_row = await ledger.row()
-            message_id = earlier_row.id if earlier_row is not None else message_id_for(input.idempotency_key)
+            message_id = await ledger.row_id() or message_id_for(input.idempotency_key)
             try:
                 with metrics.timed(metrics.RENDER_DURATION):
                     email, headers = self._compose(input, customer, info, message_id)

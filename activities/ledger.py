@@ -28,12 +28,14 @@ from journeys.analytics.message_facts import count_final
 from journeys.analytics.runs import entry_in
 from journeys.contracts.activity_io import DeliverInput, DeliverResult
 from journeys.contracts.customers import Customer
+from journeys.storage.bulk_insert import insert_rows
 from journeys.storage.database import Database
 from journeys.storage.tables import MessageRow, utcnow
 from journeys.templating.catalog import TemplateInfo
 
 log = logging.getLogger("journeys.ledger")
 _messages = MessageRow.__table__  # type: ignore[attr-defined]
+_MESSAGE_COLUMNS = tuple(column.name for column in _messages.c)
 
 FINAL = {"sent", "skipped", "failed", "unknown", "suppressed", "unsubscribed", "capped", "cancelled"}
 MID_SEND = "an earlier attempt stopped mid-send; not sent again"
@@ -67,6 +69,11 @@ class Ledger:
     async def row(self) -> MessageRow | None:
         result = await self.session.exec(self.db.prepared(_row_by_key), params={"key": self.input.idempotency_key})
         return result.first()
+
+    async def row_id(self) -> str | None:
+        """The step's row's id, if it has one (no row object made: a send asks this first)."""
+        result = await self.session.exec(self.db.prepared(_id_by_key), params={"key": self.input.idempotency_key})
+        return result.first()  # type: ignore[no-any-return]  # sqlmodel: a one-column select gives scalars
 
     def new_row(self, to_email: str | None, info: TemplateInfo | None) -> MessageRow:
         now = utcnow()
@@ -176,8 +183,12 @@ class Ledger:
         return False
 
     async def _insert(self, row: MessageRow) -> bool:
-        inserted = await self.session.exec(self.db.prepared(_insert_new), params=row.model_dump())  # type: ignore[call-overload]
-        return inserted.first() is not None
+        values = tuple(getattr(row, name) for name in _MESSAGE_COLUMNS)
+        # On the table, not the ORM entity (no ORM bulk-insert machinery, no model dump per send).
+        inserted = await insert_rows(
+            self.session, _messages, _MESSAGE_COLUMNS, [values], skip_conflicts_on="idempotency_key", returning="id"
+        )
+        return bool(inserted)
 
     async def _move(self, row: MessageRow, status: str, reason: str | None, **values: Any) -> bool:
         """Compare-and-set: from the status and attempt count this attempt saw, or not at all."""
@@ -229,9 +240,8 @@ def _move_builder(names: tuple[str, ...]) -> Callable[[Database], Any]:
     return build
 
 
-def _insert_new(db: Database) -> Any:
-    # On the table, not the ORM entity: no ORM bulk-insert machinery per send.
-    return db.insert(_messages).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_messages.c.id)
+def _id_by_key(_db: Database) -> Any:
+    return select(_messages.c.id).where(_messages.c.idempotency_key == bindparam("key"))
 
 
 def message_id_for(idempotency_key: str) -> str:
