@@ -22,6 +22,7 @@ FRESH_GRACE = timedelta(seconds=5)
 _events = EventRow.__table__  # type: ignore[attr-defined]
 _dispatches = DispatchRow.__table__  # type: ignore[attr-defined]
 _EVENT_COLUMNS = ("id", "type", "customer_id", "properties", "timestamp", "received_at")
+_NO_PROPERTIES: dict[str, object] = {}  # never changed: only read, as a row's value
 _OUTBOX_COLUMNS = ("event_id", "customer_id", "next_attempt_at", "attempts", "refusals")
 
 
@@ -55,7 +56,8 @@ async def store_in(
         else:
             unique[event.id] = event
     now = utcnow()
-    rows = [(e.id, e.type, e.customer_id, e.properties, e.timestamp or now, now) for e in unique.values()]
+    # Events without properties share one empty object: converted to JSON once per batch.
+    rows = [(e.id, e.type, e.customer_id, e.properties or _NO_PROPERTIES, e.timestamp or now, now) for e in unique.values()]
     # One statement decides what is new, atomically, even against a concurrent request
     # carrying the same ids: the unique key is the judge.
     stored = set(await insert_rows(session, _events, _EVENT_COLUMNS, rows, skip_conflicts_on="id", returning="id"))
