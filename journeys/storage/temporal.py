@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import DataConverter, EncodingPayloadConverter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.contracts import search_attributes
 from journeys.storage.settings import Settings
 
-DATA_CONVERTER = pydantic_data_converter
+
+
+class SharedPydanticPayloadConverter(PydanticPayloadConverter):
+    """temporalio's pydantic payload converter, its parts built once per process.
+
+    The SDK makes a payload converter for every workflow run and two data converters for
+    every workflow activation; pydantic's builds a serializer and an empty cache of type
+    adapters each time, so every new run paid for its input's type adapter again. The
+    parts hold no per-run state (the type-adapter cache is an lru_cache, safe across
+    threads), so every instance takes the first one's."""
+
+    _parts: ClassVar[tuple[EncodingPayloadConverter, ...] | None] = None
+
+    def __init__(self) -> None:
+        parts = SharedPydanticPayloadConverter._parts
+        if parts is None:
+            super().__init__()
+            SharedPydanticPayloadConverter._parts = tuple(self.converters.values())
+        else:
+            self._set_converters(*parts)
+
+
+DATA_CONVERTER = DataConverter(payload_converter_class=SharedPydanticPayloadConverter)
 
 
 async def connect(settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
