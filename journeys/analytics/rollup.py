@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -59,13 +60,16 @@ def _add_count(db: Database) -> Any:
     )
 
 
+# Built once: every send and every run's end asks it.
+_VARIANTS_OF_ENTRY = select(SplitAssignmentRow.split, SplitAssignmentRow.variant).where(
+    SplitAssignmentRow.journey == bindparam("journey"), SplitAssignmentRow.entry_id == bindparam("entry_id")
+)
+
+
 async def variants_of(session: AsyncSession, journey: str | None, entry_id: str | None) -> dict[str, str]:
     """The A/B variants (split -> variant) one journey entry was assigned."""
     if not journey or not entry_id:
         return {}
-    rows = await session.exec(
-        select(SplitAssignmentRow.split, SplitAssignmentRow.variant).where(
-            SplitAssignmentRow.journey == journey, SplitAssignmentRow.entry_id == entry_id
-        )
-    )
+    rows = await session.exec(_VARIANTS_OF_ENTRY, params={"journey": journey, "entry_id": entry_id})  # type: ignore[call-overload]
     return dict(rows.all())
+

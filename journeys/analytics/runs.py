@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -110,6 +110,20 @@ async def record_conversion(
         await session.commit()
 
 
+_runs = JourneyRunRow.__table__  # type: ignore[attr-defined]
+# Built once (every run ends once; building it cost more than running it).
+_END_RUN = (
+    update(_runs)
+    .where(_runs.c.journey == bindparam("w_journey"), _runs.c.entry_id == bindparam("w_entry_id"), _runs.c.ended_at.is_(None))
+    .values(
+        ended_at=bindparam("v_ended_at", type_=_runs.c.ended_at.type),
+        outcome=bindparam("v_outcome", type_=_runs.c.outcome.type),
+        exit_event=bindparam("v_exit_event", type_=_runs.c.exit_event.type),
+    )
+    .returning(_runs.c.entered_at)
+)
+
+
 async def record_outcome(
     db: Database, journey: str, customer_id: str, entry_id: str, workflow_id: str, outcome: str, exit_event: str | None,
     at: datetime | None = None,
@@ -119,15 +133,7 @@ async def record_outcome(
     now = at or utcnow()
     async with db.session() as session:
         ended = await session.exec(  # type: ignore[call-overload]
-            update(JourneyRunRow)
-            .where(
-                col(JourneyRunRow.journey) == journey,
-                col(JourneyRunRow.entry_id) == entry_id,
-                col(JourneyRunRow.ended_at).is_(None),
-            )
-            .values(ended_at=now, outcome=outcome, exit_event=exit_event)
-            .returning(col(JourneyRunRow.entered_at))
-            .execution_options(synchronize_session=False)
+            _END_RUN, params={"w_journey": journey, "w_entry_id": entry_id, "v_ended_at": now, "v_outcome": outcome, "v_exit_event": exit_event}
         )
         found = ended.first()
         entered_at: datetime | None = found[0] if found is not None else None
