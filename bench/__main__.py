@@ -30,6 +30,7 @@ import httpx
 from bench.analytics import analytics_figures
 from bench.ceiling import storage_ceiling_rows_per_s
 from bench.memory import breakdown, park_customers, resume_latencies
+from bench.stages import stage_breakdown
 from journeys.storage.settings import Settings
 from bench.time_skipping import thirty_day_journey_seconds
 
@@ -88,7 +89,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             log(f"bare Temporal at a steady {args.rate}/s for {args.seconds}s")
             bare = await bare_latency(stack.client, stack.bare_queue, int(args.rate * args.seconds), args.rate)
             log(f"end-to-end at a steady {args.rate}/s for {args.seconds}s")
-            e2e = await e2e_latency(stack.api_url, API_KEY, watcher, lat_customers, args.rate)
+            e2e, sent, answered = await e2e_latency(stack.api_url, API_KEY, watcher, lat_customers, args.rate)
+            results["stages"] = await stage_breakdown(stack.client, home / "journeys.db", lat_customers, sent, answered)
             results["bare_p50_ms"], results["bare_p99_ms"] = pct(bare, 50) * 1000, pct(bare, 99) * 1000
             results["e2e_p50_ms"], results["e2e_p99_ms"] = pct(e2e, 50) * 1000, pct(e2e, 99) * 1000
             results["e2e_mean_ms"] = statistics.mean(e2e) * 1000
@@ -123,9 +125,12 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> str:
         f"  bare workflow at saturation              {r['bare_per_s']:8.1f} workflows/s",
         f"  throughput ratio (end-to-end / bare)     {r['throughput_ratio']:8.2f}   (aim >= 1.00)",
         f"  at a steady {args.rate:g}/s: end-to-end p50 {r['e2e_p50_ms']:6.0f} ms, p99 {r['e2e_p99_ms']:6.0f} ms   (aim p99 <= 50 ms)",
+        *_stage_lines(r.get("stages", {})),
         f"  at a steady {args.rate:g}/s: bare       p50 {r['bare_p50_ms']:6.0f} ms, p99 {r['bare_p99_ms']:6.0f} ms",
-        f"  30-day, 10-step journey on the time-skipping server: median {r['thirty_days']['median_s'] * 1000:.0f} ms, "
+        f"  30-day, 10-step journey on the time-skipping server (the test kit, sandboxed): median {r['thirty_days']['median_s'] * 1000:.0f} ms, "
         f"max {r['thirty_days']['max_s'] * 1000:.0f} ms   (aim median <= 50 ms)",
+        f"    the same journey unsandboxed (JOURNEYS_WORKFLOW_SANDBOX=false, as production runs): median "
+        f"{r['thirty_days']['unsandboxed_median_s'] * 1000:.0f} ms",
         f"  the same shape as a bare workflow (five no-op activities, five sleeps): median "
         f"{r['thirty_days']['bare_median_s'] * 1000:.0f} ms",
         *_memory_lines(r),
@@ -136,6 +141,13 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _stage_lines(stages: dict[str, dict[str, float]]) -> list[str]:
+    lines = ["    where each email's time went (ms)                      p50    p90    p99"] if stages else []
+    for name, f in stages.items():
+        lines.append(f"      {name:<50} {f['p50']:6.1f} {f['p90']:6.1f} {f['p99']:6.1f}")
+    return lines
 
 
 def _memory_lines(r: dict[str, Any]) -> list[str]:

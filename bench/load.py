@@ -138,18 +138,23 @@ async def steady(rate: float, count: int, fire: Callable[[int], Coroutine[Any, A
     return sent
 
 
-async def e2e_latency(api_url: str, api_key: str, watcher: MailWatcher, customers: list[str], rate: float) -> list[float]:
+async def e2e_latency(
+    api_url: str, api_key: str, watcher: MailWatcher, customers: list[str], rate: float
+) -> tuple[list[float], list[float], dict[str, float]]:
     """Signups at a steady ``rate``: seconds from each request's start to its email in the
-    catcher (the lean client: httpx alone adds about 4 ms to a request here)."""
+    catcher (the lean client: httpx alone adds about 4 ms to a request here); also each
+    request's send time and when its 202 came (bench/stages.py)."""
+    answered: dict[str, float] = {}
     async with RawClient(api_url, api_key, 8) as client:
 
         async def fire(i: int) -> None:
             status, answer = await client.post_json("/v1/events", _signup(f"lat-{customers[i]}", customers[i]))
             assert status == 202, answer
+            answered[customers[i]] = time.time()
 
         sent = await steady(rate, len(customers), fire)
     arrivals = await watcher.wait_for(set(customers), timeout=120)
-    return [arrivals[c] - s for c, s in zip(customers, sent)]
+    return [arrivals[c] - s for c, s in zip(customers, sent)], sent, answered
 
 
 async def bare_start(client: Client, queue: str, wid: str) -> Any:
