@@ -57,7 +57,12 @@ async def store_in(
             unique[event.id] = event
     now = utcnow()
     # Events without properties share one empty object: converted to JSON once per batch.
-    rows = [(e.id, e.type, e.customer_id, e.properties or _NO_PROPERTIES, e.timestamp or now, now) for e in unique.values()]
+    # In id order: two requests carrying the same ids in other orders, over several
+    # statements, would otherwise wait on each other's rows (PostgreSQL: a deadlock).
+    rows = sorted(
+        ((e.id, e.type, e.customer_id, e.properties or _NO_PROPERTIES, e.timestamp or now, now) for e in unique.values()),
+        key=lambda row: row[0],
+    )
     # One statement decides what is new, atomically, even against a concurrent request
     # carrying the same ids: the unique key is the judge.
     stored = set(await insert_rows(session, _events, _EVENT_COLUMNS, rows, skip_conflicts_on="id", returning="id"))

@@ -58,16 +58,18 @@ async def insert_rows(
 
 def _flat(rows: Sequence[Sequence[Any]], converters: tuple[_Converter, ...]) -> list[Any]:
     """Every row's values in order, each converted for the driver; one object shared by
-    many rows is converted once (``id``: the objects live as long as this call)."""
-    done: dict[int, Any] = {}
+    many rows is converted once per column (``id``: the objects live as long as this call;
+    the column: one object in two columns may convert differently, ``False`` as a boolean
+    and as JSON). None goes through the converter too: a JSON column stores it as ``null``."""
+    done: dict[tuple[int, int], Any] = {}
     flat: list[Any] = []
     append = flat.append
     for row in rows:
-        for value, convert in zip(row, converters):
-            if convert is None or value is None:
+        for column, (value, convert) in enumerate(zip(row, converters)):
+            if convert is None:
                 append(value)
                 continue
-            key = id(value)
+            key = (id(value), column)
             if key not in done:
                 done[key] = (value, convert(value))  # the value kept alive beside its id
             append(done[key][1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import text
+from sqlalchemy import JSON, Boolean, Column, MetaData, String, Table, insert, text
 from sqlmodel import select
 
 from journeys.storage.bulk_insert import ROWS_PER_STATEMENT, insert_rows
@@ -51,3 +51,24 @@ async def test_taken_ids_are_skipped_and_only_new_ones_returned_across_statement
 async def test_nothing_to_insert_is_no_statement(db: Database) -> None:
     async with db.session() as session:
         assert await insert_rows(session, _events, COLUMNS, [], returning="id") == []
+
+
+async def test_one_object_in_two_columns_and_none_are_converted_per_column(db: Database) -> None:
+    probe = Table("bulk_probe", MetaData(), Column("id", String(20), primary_key=True), Column("flag", Boolean), Column("doc", JSON))
+    async with db.engine.begin() as connection:
+        await connection.run_sync(probe.metadata.create_all)
+    try:
+        async with db.session() as session:
+            await session.exec(insert(probe).values(id="core", flag=False, doc=False))  # type: ignore[call-overload]
+            await session.exec(insert(probe).values(id="core-none", flag=None, doc=None))  # type: ignore[call-overload]
+            await insert_rows(session, probe, ("id", "flag", "doc"), [("bulk", False, False), ("bulk-none", None, None)])
+            await session.commit()
+            raw = dict(
+                (r[0], (r[1], r[2]))
+                for r in (await session.exec(text("SELECT id, flag, CAST(doc AS TEXT) FROM bulk_probe"))).all()  # type: ignore[call-overload]
+            )
+        assert raw["bulk"] == raw["core"]  # the JSON column holds false, not the boolean's 0
+        assert raw["bulk-none"] == raw["core-none"]  # and JSON null, as Core writes None
+    finally:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(probe.metadata.drop_all)
