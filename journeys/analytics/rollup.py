@@ -72,4 +72,3 @@ async def variants_of(session: AsyncSession, journey: str | None, entry_id: str 
         return {}
     rows = await session.exec(_VARIANTS_OF_ENTRY, params={"journey": journey, "entry_id": entry_id})  # type: ignore[call-overload]
     return dict(rows.all())
-

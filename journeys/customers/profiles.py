@@ -24,7 +24,8 @@ class ProfileTooLarge(ValueError):
     """The profile would grow past what a journey's start can carry."""
 
 
-def to_customer(row: CustomerRow) -> Customer:
+def to_customer(row: Any) -> Customer:
+    """A ``CustomerRow``, or a result row with the same columns (``get_customer``)."""
     return Customer(
         id=row.id, email=row.email, timezone=row.timezone, locale=row.locale, attributes=dict(row.attributes or {})
     )
@@ -40,9 +41,7 @@ _PROFILE_BY_ID = core_select(
 
 async def get_customer(session: AsyncSession, customer_id: str) -> Customer | None:
     found = (await session.exec(_PROFILE_BY_ID, params={"customer_id": customer_id})).first()  # type: ignore[call-overload]
-    if found is None:
-        return None
-    return Customer(id=found.id, email=found.email, timezone=found.timezone, locale=found.locale, attributes=dict(found.attributes or {}))
+    return to_customer(found) if found is not None else None
 
 
 async def is_known(session: AsyncSession, customer_id: str) -> bool:
