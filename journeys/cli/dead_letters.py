@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from journeys.operations import dead_letters
-from journeys.operations.dead_letters import DeadLetter, NotADeadLetter
-from journeys.storage.database import Database
-from journeys.storage.settings import get_settings
-from workflows.registry import discover
+if TYPE_CHECKING:
+    from journeys.operations.dead_letters import DeadLetter
+
+# What the command does is imported when it runs: `journeys --help` and the other commands
+# need not load the database, the journeys and Temporal's client first.
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -44,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from journeys.operations import dead_letters
+    from journeys.operations.dead_letters import NotADeadLetter
+    from journeys.storage.database import Database
+    from journeys.storage.settings import get_settings
+    from workflows.registry import discover
+
     settings = get_settings()
     db = Database(settings.resolved_database_url)
     routes = discover(settings.journey_packages)

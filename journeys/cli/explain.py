@@ -12,11 +12,10 @@ import asyncio
 import os
 import sys
 
-from journeys.operations.timeline import Timeline, TimelineItem, timeline
-from journeys.storage.database import Database
-from journeys.storage.settings import get_settings
-from journeys.storage.temporal import connect
-from workflows.registry import discover
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from journeys.operations.timeline import Timeline, TimelineItem
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,6 +40,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    # Imported when the command runs, not for `journeys --help` and the other commands.
+    from journeys.operations.timeline import timeline
+    from journeys.storage.database import Database
+    from journeys.storage.settings import get_settings
+    from journeys.storage.temporal import connect
+    from workflows.registry import discover
+
     settings = get_settings()
     db = Database(settings.resolved_database_url)
     try:

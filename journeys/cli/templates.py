@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from journeys.consent.unsubscribe_footer import MarketingFooter
-from journeys.storage.settings import get_settings
-from journeys.templating.catalog import TemplateInfo
-from journeys.templating.checks import CheckResult, check_templates
-from journeys.templating.renderer import RenderedEmail, TemplateRenderer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from journeys.templating.catalog import TemplateInfo
+    from journeys.templating.checks import CheckResult
+    from journeys.templating.renderer import RenderedEmail
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -44,6 +45,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run_check(args: argparse.Namespace) -> int:
+    # Imported when the command runs, not for `journeys --help` and the other commands.
+    from journeys.consent.unsubscribe_footer import MarketingFooter
+    from journeys.storage.settings import get_settings
+    from journeys.templating.checks import check_templates
+    from journeys.templating.renderer import TemplateRenderer
+
     settings = get_settings()
     templates_dir: Path = args.templates_dir or settings.templates_dir
     if not templates_dir.is_dir():

@@ -210,7 +210,7 @@ class JourneyEnv:
         pending = {wid: "not looked at yet" for wid in self._events_sent if wid not in self._closed}
         while pending:
             for wid in list(pending):
-                busy_with = await self._busy_with(wid)
+                busy_with = await self._busy_with(wid, deadline)
                 if busy_with is None:
                     del pending[wid]
                 else:
@@ -232,7 +232,7 @@ class JourneyEnv:
 
     # ----- internals -------------------------------------------------------------------
 
-    async def _busy_with(self, wid: str) -> str | None:
+    async def _busy_with(self, wid: str, deadline: float) -> str | None:
         """What the journey still has to do now, or None once it has settled."""
         handle = self.env.client.get_workflow_handle(wid)
         try:
@@ -240,9 +240,15 @@ class JourneyEnv:
             if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
                 self._closed.add(wid)  # settled until sent something new
                 return None
-            state = await handle.query(QUERY_STATE, result_type=JourneyState)
+            # A query waits for the run's workflow task to end, and a task running a local
+            # activity (a send's first attempt at a hung ESP) lasts as long as the activity:
+            # the query gets only what is left of settle's deadline.
+            left = max(SETTLE_POLL_S, deadline - asyncio.get_running_loop().time())
+            state = await asyncio.wait_for(handle.query(QUERY_STATE, result_type=JourneyState), timeout=left)
         except RPCError as exc:
             return f"not answering ({exc})"
+        except TimeoutError:
+            return "busy in a workflow task (a send's first attempt or another local activity) that outlasted the deadline"
         if state.finished:
             return None
         if state.busy:

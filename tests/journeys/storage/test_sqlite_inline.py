@@ -112,12 +112,17 @@ async def test_a_request_cancelled_while_it_waits_for_the_lock_leaves_the_connec
             )
             await session.commit()
 
+    # The other writer lets go while the cancelled write still waits on the thread (until
+    # then the cancellation's rollback queues behind it, up to the busy timeout).
+    release = asyncio.get_running_loop().call_later(2 * LOCK_HELD_S, other.execute, "COMMIT")
     try:
         try:
             await asyncio.wait_for(write(), LOCK_HELD_S)  # cancelled while it waits on the thread
         except TimeoutError:
             pass
-        other.execute("COMMIT")
+        release.cancel()
+        if other.in_transaction:
+            other.execute("COMMIT")
         async with db.session() as session:  # the same connection (or a fresh one), usable
             busy = (await session.exec(text("PRAGMA busy_timeout"))).scalar_one()  # type: ignore[call-overload]
             await session.exec(  # type: ignore[call-overload]
