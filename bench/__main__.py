@@ -29,7 +29,7 @@ import httpx
 
 from bench.analytics import analytics_figures
 from bench.ceiling import storage_ceiling_rows_per_s
-from bench.memory import breakdown, park_customers, resume_latencies
+from bench.memory import bare_breakdown, breakdown, park_customers, resume_latencies
 from bench.stages import stage_breakdown
 from journeys.storage.settings import Settings
 from bench.time_skipping import thirty_day_journey_seconds
@@ -165,6 +165,12 @@ def _memory_lines(r: dict[str, Any]) -> list[str]:
             f"    one cached run, in KB: RSS {b['rss_kb']:.0f} = Python heap {b['python_heap_kb']:.0f} ({owners})"
             f" + outside Python (Temporal's core, the allocator) {b['outside_python_kb']:.0f}"
         )
+    if "bare_breakdown" in r:
+        f = r["bare_breakdown"]
+        lines.append(
+            f"    a bare waiting workflow, the same way: RSS {f['rss_kb']:.0f} = Python heap {f['python_heap_kb']:.0f}"
+            f" + outside Python {f['outside_python_kb']:.0f}   (what the SDK itself keeps: the floor under any journey)"
+        )
     if "evicted" in r:
         e = r["evicted"]
         lines.append(
@@ -205,6 +211,8 @@ def main() -> None:
     if args.waiting:
         log("memory: what one cached run holds, by owner")
         results["breakdown"] = asyncio.run(breakdown())
+        log("memory: the same for a bare waiting workflow (the SDK's own floor)")
+        results["bare_breakdown"] = asyncio.run(bare_breakdown())
     log("time-skipping: a 30-day, 10-step journey")
     results["thirty_days"] = asyncio.run(thirty_day_journey_seconds())
     if args.analytics_messages:

@@ -29,3 +29,17 @@ class BareWorkflow:
     async def run(self, value: str) -> str:
         await workflow.wait_condition(lambda: self.got_signal)
         return await workflow.execute_activity(bare_noop, value, start_to_close_timeout=timedelta(seconds=30))
+
+
+@workflow.defn(name="bare_waiting", sandboxed=False)
+class BareWaiting:
+    """The memory yardstick: started by signal-with-start like a journey, then waits a month
+    for what never comes. What the SDK itself keeps for a cached waiting run."""
+
+    @workflow.signal(name="go")
+    def go(self, _value: str) -> None:
+        """The start's signal, taken and dropped (a journey's inbox holds its events)."""
+
+    @workflow.run
+    async def run(self, _value: str) -> None:
+        await workflow.wait_condition(lambda: False, timeout=timedelta(days=30))

@@ -19,6 +19,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -150,17 +151,27 @@ async def breakdown(count: int = 1000) -> dict[str, float]:
                     await kit.settle()
                     gc.collect()
 
-                await wave("warm")
-                rss_before = rss_mb(os.getpid())
-                await wave("rss")
-                rss_kb = (rss_mb(os.getpid()) - rss_before) * 1024 / count
-                tracemalloc.start()
-                before = tracemalloc.take_snapshot()
-                await wave("heap")
-                after = tracemalloc.take_snapshot()
-                tracemalloc.stop()
+                figures = await _measured(wave, count)
     finally:
         await env.shutdown()
+    return figures
+
+
+async def _measured(wave: Callable[[str], Awaitable[None]], count: int) -> dict[str, float]:
+    """Park a warm-up wave, then one for RSS, then one under tracemalloc: KB per run."""
+    await wave("warm")
+    rss_before = rss_mb(os.getpid())
+    await wave("rss")
+    rss_kb = (rss_mb(os.getpid()) - rss_before) * 1024 / count
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    await wave("heap")
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    return _by_owner(rss_kb, before, after, count)
+
+
+def _by_owner(rss_kb: float, before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, count: int) -> dict[str, float]:
     owners: Counter[str] = Counter()
     for stat in after.compare_to(before, "filename"):
         name = next((owner for owner, fragment in OWNERS if fragment in stat.traceback[0].filename), "other Python")
@@ -168,3 +179,41 @@ async def breakdown(count: int = 1000) -> dict[str, float]:
     result = {name: size / 1024 / count for name, size in owners.items()}
     python_kb = sum(result.values())
     return {"rss_kb": rss_kb, "python_heap_kb": python_kb, "outside_python_kb": rss_kb - python_kb, **result}
+
+
+async def bare_breakdown(count: int = 1000) -> dict[str, float]:
+    """The same measure for a bare waiting workflow (bench/bare_workflow.py): the floor the
+    Temporal SDK itself sets for a cached run, whatever runs in it."""
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+    from bench.bare_workflow import BareWaiting
+    from journeys.devstack.binaries import temporal_cli
+    from journeys.storage.temporal import DATA_CONVERTER
+
+    env = await WorkflowEnvironment.start_local(data_converter=DATA_CONVERTER, dev_server_existing_path=temporal_cli())
+    try:
+        async with Worker(
+            env.client, task_queue="bare-waiting", workflows=[BareWaiting], max_cached_workflows=3 * count + 200,
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        ):
+
+            async def wave(prefix: str) -> None:
+                handles = [
+                    await env.client.start_workflow(
+                        BareWaiting.run, "x", id=f"{prefix}{i}", task_queue="bare-waiting", start_signal="go", start_signal_args=["x"]
+                    )
+                    for i in range(count)
+                ]
+                deadline = time.monotonic() + 300
+                for handle in handles:  # waiting once its first workflow task has completed
+                    while (await handle.describe()).raw_description.workflow_execution_info.history_length < 5:
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"{handle.id} did not reach its wait")
+                        await asyncio.sleep(0.01)
+                gc.collect()
+
+            figures = await _measured(wave, count)
+    finally:
+        await env.shutdown()
+    return figures

@@ -50,6 +50,8 @@ SETTLE_DEADLINE = 15.0
 # worker), so looking more often slows the work it waits for. (Waking on each finished
 # activity instead measured no faster.)
 SETTLE_POLL_S = 0.005
+# The least time one look gives a run to answer its state query.
+QUERY_FLOOR_S = 2.0
 ADVANCE_DEADLINE = 20.0
 
 
@@ -242,8 +244,9 @@ class JourneyEnv:
                 return None
             # A query waits for the run's workflow task to end, and a task running a local
             # activity (a send's first attempt at a hung ESP) lasts as long as the activity:
-            # the query gets only what is left of settle's deadline.
-            left = max(SETTLE_POLL_S, deadline - asyncio.get_running_loop().time())
+            # the query gets what is left of settle's deadline, but never less than a floor
+            # (a look at many runs, each answering slowly on a busy machine, still settles).
+            left = max(QUERY_FLOOR_S, deadline - asyncio.get_running_loop().time())
             state = await asyncio.wait_for(handle.query(QUERY_STATE, result_type=JourneyState), timeout=left)
         except RPCError as exc:
             return f"not answering ({exc})"
