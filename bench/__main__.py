@@ -29,7 +29,7 @@ import httpx
 
 from bench.analytics import analytics_figures
 from bench.ceiling import storage_ceiling_rows_per_s
-from bench.memory import bare_breakdown, breakdown, park_customers, resume_latencies
+from bench.memory import in_own_process, park_customers, resume_latencies
 from bench.stages import stage_breakdown
 from journeys.storage.settings import Settings
 from bench.time_skipping import thirty_day_journey_seconds
@@ -70,7 +70,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             log(f"ingest: {args.single} single events, {args.batches} batches of {args.batch_size}")
             results["ingest_single_per_s"] = await ingest_single(stack.api_url, API_KEY, args.single, concurrency=16)
-            results["ingest_batch_events_per_s"] = await ingest_batches(http, args.batches, args.batch_size, concurrency=4)
+            results["ingest_batch_events_per_s"] = await ingest_batches(stack.api_url, API_KEY, args.batches, args.batch_size, concurrency=4)
             results["storage_ceiling_rows_per_s"] = storage_ceiling_rows_per_s(args.batches, args.batch_size)
 
             log(f"bare Temporal saturation: {args.saturation} workflows")
@@ -177,6 +177,8 @@ def _memory_lines(r: dict[str, Any]) -> list[str]:
             f"  {e['waiting'] + r.get('memory', {}).get('waiting', 0):,.0f} customers waiting, default cache: worker RSS {e['rss_mb']:.0f} MB   (aim <= 400 MB);"
             f" an evicted journey resumes on its event in p50 {e['resume_p50_ms']:.0f} ms, p99 {e['resume_p99_ms']:.0f} ms   (aim p99 <= 250 ms)"
         )
+        if "quiet_after_s" in e:
+            lines.append(f"    (resumes sent once the machine was idle, {e['quiet_after_s']:.0f} s after the last journey entered its wait)")
     return lines
 
 
@@ -197,7 +199,7 @@ def _analytics_lines(figures: dict[str, Any] | None) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--single", type=int, default=1000, help="single-event requests (default 1000)")
-    parser.add_argument("--batches", type=int, default=20, help="batch requests (default 20)")
+    parser.add_argument("--batches", type=int, default=100, help="batch requests (default 100)")
     parser.add_argument("--batch-size", type=int, default=500, help="events per batch (default 500)")
     parser.add_argument("--saturation", type=int, default=300, help="workflows/emails at saturation (default 300)")
     parser.add_argument("--rate", type=float, default=10.0, help="steady rate, events/s (default 10)")
@@ -210,9 +212,9 @@ def main() -> None:
     results = asyncio.run(run(args))
     if args.waiting:
         log("memory: what one cached run holds, by owner")
-        results["breakdown"] = asyncio.run(breakdown())
+        results["breakdown"] = in_own_process("journey")
         log("memory: the same for a bare waiting workflow (the SDK's own floor)")
-        results["bare_breakdown"] = asyncio.run(bare_breakdown())
+        results["bare_breakdown"] = in_own_process("bare")
     log("time-skipping: a 30-day, 10-step journey")
     results["thirty_days"] = asyncio.run(thirty_day_journey_seconds())
     if args.analytics_messages:

@@ -72,8 +72,11 @@ async def store_in(
             continue
         if event.timestamp is None:
             # The request's own parsed event, given the time it was stored with (a copy per
-            # event cost a tenth of a batch's time).
-            event.timestamp = now
+            # event cost a tenth of a batch's time). Written as pydantic's own assignment
+            # writes it without validation (the model does not validate assignments), minus
+            # the lookup of a handler per call: a tenth of the store's time in a batch.
+            event.__dict__["timestamp"] = now
+            event.__pydantic_fields_set__.add("timestamp")
         result.accepted.append(event)
     result.to_dispatch = [e for e in result.accepted if needs_dispatch(e)]
     if result.to_dispatch:

@@ -57,23 +57,22 @@ async def insert_rows(
 
 
 def _flat(rows: Sequence[Sequence[Any]], converters: tuple[_Converter, ...]) -> list[Any]:
-    """Every row's values in order, each converted for the driver; one object shared by
-    many rows is converted once per column (``id``: the objects live as long as this call;
-    the column: one object in two columns may convert differently, ``False`` as a boolean
-    and as JSON). None goes through the converter too: a JSON column stores it as ``null``."""
-    done: dict[tuple[int, int], Any] = {}
-    flat: list[Any] = []
-    append = flat.append
-    for row in rows:
-        for column, (value, convert) in enumerate(zip(row, converters)):
-            if convert is None:
-                append(value)
-                continue
-            key = (id(value), column)
-            if key not in done:
-                done[key] = (value, convert(value))  # the value kept alive beside its id
-            append(done[key][1])
-    return flat
+    """Every row's values in order, each converted for the driver. Column by column: a
+    column without a converter is taken as it is, and in one with a converter an object
+    shared by many rows (the batch's receipt time, one empty ``properties``) is converted
+    once (by ``id``: the rows keep every value alive for the whole call; per column, since
+    one object in two columns may convert differently, ``False`` as a boolean and as JSON).
+    None goes through the converter too: a JSON column stores it as ``null``."""
+    columns = [_converted(values, convert) for values, convert in zip(zip(*rows), converters)]
+    return [value for row in zip(*columns) for value in row]
+
+
+def _converted(values: tuple[Any, ...], convert: _Converter) -> Sequence[Any]:
+    if convert is None:
+        return values
+    by_id = {id(value): value for value in values}
+    done = {key: convert(value) for key, value in by_id.items()}
+    return [done[id(value)] for value in values]
 
 
 _CONVERTER_CACHE: dict[tuple[int, tuple[str, ...], str], tuple[_Converter, ...]] = {}
