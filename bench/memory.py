@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import os
 import random
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +25,8 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client
+
+from bench.own_process import print_and_exit
 
 
 
@@ -249,15 +249,6 @@ async def bare_breakdown(count: int = 1000) -> dict[str, float]:
     return figures
 
 
-def in_own_process(which: str) -> dict[str, float]:
-    """``breakdown`` (``which="journey"``) or ``bare_breakdown`` (``"bare"``) in a new Python
-    process: in one process after the other, the second's waves reused the pages the first
-    had freed, and its RSS per run came out at a third of what it is."""
-    done = subprocess.run([sys.executable, "-m", "bench.memory", which], check=True, capture_output=True, text=True)
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
 
 if __name__ == "__main__":
-    figures = asyncio.run({"journey": breakdown, "bare": bare_breakdown}[sys.argv[1]]())
-    print(json.dumps(figures), flush=True)
-    os._exit(0)  # the SDK may abort at interpreter exit (sdk-python#300)
+    print_and_exit({"journey": breakdown, "bare": bare_breakdown}[sys.argv[1]])

@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.bare_month import BareMonth, bare_month_noop
+from bench.own_process import print_and_exit
 
 from journeys.devstack.binaries import temporal_test_server
 from journeys.storage.temporal import DATA_CONVERTER
@@ -68,3 +69,7 @@ async def _bare_month_seconds(env: WorkflowEnvironment, runs: int) -> list[float
             if i:
                 timings.append(time.perf_counter() - started)
     return timings
+
+
+if __name__ == "__main__":
+    print_and_exit(thirty_day_journey_seconds)
