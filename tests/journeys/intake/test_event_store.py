@@ -26,6 +26,19 @@ async def test_events_are_stored_with_a_dispatch_row_each(db: Database) -> None:
     assert all(d.dispatched_at is None for d in dispatches)
 
 
+async def test_an_accepted_event_carries_the_time_it_was_stored_with(db: Database) -> None:
+    # The accepted event itself is what goes on to Temporal: it must carry the stored time,
+    # as a field that was set (a dump without unset fields, or a copy, keeps it).
+    result = await store_events(db, [ev("e1")])
+    accepted = result.accepted[0]
+    async with db.session() as session:
+        stored = await session.get(EventRow, "e1")
+    assert stored is not None and accepted.timestamp is not None
+    assert accepted.timestamp == stored.timestamp.replace(tzinfo=accepted.timestamp.tzinfo)
+    assert accepted.model_dump(exclude_unset=True)["timestamp"] == accepted.timestamp
+    assert accepted.model_copy().timestamp == accepted.timestamp
+
+
 async def test_an_id_seen_before_is_a_duplicate_and_stored_once(db: Database) -> None:
     await store_events(db, [ev("e1")])
     again = await store_events(db, [ev("e1", plan="changed"), ev("e3")])
