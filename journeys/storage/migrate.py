@@ -40,10 +40,19 @@ _template_lock = threading.Lock()
 _template: bytes | None = None  # a new SQLite database at head, migrated once per process
 
 
+# What SQLite keeps beside a database file. A database deleted after a crash may leave its
+# write-ahead log behind, and SQLite replays a log it finds over a whole database file (the
+# deleted database's rows came back, or the file was corrupt); over the empty file the
+# migrations start from, it discards it.
+_SIDECARS = ("-wal", "-shm", "-journal")
+
+
 def _create_at_head(path: Path) -> bool:
     """A new SQLite file as a copy of one the migrations made in this process (running
-    them takes 0.15 s, a test suite makes a thousand databases); False if ``path`` exists."""
-    if path.exists():
+    them takes 0.15 s, a test suite makes a thousand databases); False if ``path`` exists,
+    if files of an earlier database with its name are still beside it, or if the copy
+    cannot be written (the migrations then make the database, as without the copy)."""
+    if path.exists() or any(path.with_name(path.name + suffix).exists() for suffix in _SIDECARS):
         return False
     global _template
     with _template_lock:
@@ -52,16 +61,20 @@ def _create_at_head(path: Path) -> bool:
                 made = Path(scratch) / "head.db"
                 command.upgrade(alembic_config(f"sqlite:///{made}"), "head")
                 _template = made.read_bytes()
-    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex}.new")
-    staged.write_bytes(_template)
+    # A short name of its own (a long database name plus a suffix could pass the file
+    # system's limit), with the mode SQLite gives a file it creates.
+    staged = path.with_name(f".{uuid.uuid4().hex}.journeys-new")
     try:
+        descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(_template)
         os.link(staged, path)  # atomic and never over a file another process made meanwhile
     except FileExistsError:
         return False  # that process's database: migrate it the usual way (a no-op at head)
     except OSError:
-        return False  # a file system without hard links: the migrations make it
+        return False  # a full disk, a file system without hard links: the migrations make it
     finally:
-        staged.unlink()
+        staged.unlink(missing_ok=True)
     return True
 
 

@@ -52,6 +52,7 @@ SETTLE_DEADLINE = 15.0
 SETTLE_POLL_S = 0.005
 # The least time one look gives a run to answer its state query.
 QUERY_FLOOR_S = 2.0
+SETTLE_LOOKS_AT_ONCE = 32
 ADVANCE_DEADLINE = 20.0
 
 
@@ -210,9 +211,17 @@ class JourneyEnv:
         event it was sent received, and no timer that has already come due."""
         deadline = asyncio.get_running_loop().time() + SETTLE_DEADLINE
         pending = {wid: "not looked at yet" for wid in self._events_sent if wid not in self._closed}
+        # Every pending journey is looked at at once (at most SETTLE_LOOKS_AT_ONCE queries in
+        # flight): one after the other, each held query (a journey stuck in a workflow task)
+        # took its floor in turn, and settle overran its deadline by 2 s a stuck journey.
+        looks = asyncio.Semaphore(SETTLE_LOOKS_AT_ONCE)
+
+        async def look(wid: str) -> tuple[str, str | None]:
+            async with looks:
+                return wid, await self._busy_with(wid, deadline)
+
         while pending:
-            for wid in list(pending):
-                busy_with = await self._busy_with(wid, deadline)
+            for wid, busy_with in await asyncio.gather(*(look(wid) for wid in list(pending))):
                 if busy_with is None:
                     del pending[wid]
                 else:

@@ -1,9 +1,12 @@
 """The migrations build exactly the schema journeys/storage/tables.py describes (SQLite and PostgreSQL)."""
 
+import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -14,6 +17,7 @@ from sqlmodel import SQLModel
 import journeys.storage.analytics_tables  # noqa: F401  (registers the tables)
 import journeys.storage.tables  # noqa: F401
 from journeys.storage.database import sync_url
+from journeys.storage import migrate
 from journeys.storage.migrate import alembic_config, upgrade
 
 
@@ -63,6 +67,93 @@ def test_processes_creating_one_new_database_at_once_leave_it_whole(tmp_path: Pa
     with sqlite3.connect(target) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
+
+
+def test_a_database_deleted_after_a_crash_comes_back_empty_not_from_its_old_log(tmp_path: Path) -> None:
+    """A process killed with rows still in its write-ahead log, then `rm journeys.db` to
+    start afresh (the -wal and -shm stay): the next start makes an empty, whole database.
+    SQLite replays a log it finds beside a whole database file, so a copied one took the
+    deleted database's rows back (its outbox rows would have been dispatched again)."""
+    target = tmp_path / "journeys.db"
+    crash = f"""
+import os, sqlite3
+from journeys.storage.migrate import upgrade
+upgrade({f"sqlite:///{target}"!r})
+c = sqlite3.connect({str(target)!r}, isolation_level=None)
+c.execute("PRAGMA journal_mode=WAL"); c.execute("PRAGMA wal_autocheckpoint=0")
+for i in range(300):
+    c.execute("INSERT INTO suppressions (email_sha256, reason, source, created_at) VALUES (?, 'manual', 'old', '2026-01-01')", (f"old-{{i}}-" + "x" * 200,))
+os.kill(os.getpid(), 9)
+"""
+    subprocess.run([sys.executable, "-c", crash], timeout=120)
+    assert (tmp_path / "journeys.db-wal").exists(), "the crash left its log (else this test shows nothing)"
+    target.unlink()
+    upgrade(f"sqlite:///{target}")
+    with sqlite3.connect(target) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert connection.execute("SELECT count(*) FROM suppressions").fetchall() == [(0,)]
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
+
+
+def test_a_long_database_name_is_made_like_any_other(tmp_path: Path) -> None:
+    target = tmp_path / ("j" * 225 + ".db")  # a legal name; name + a staging suffix was not
+    upgrade(f"sqlite:///{target}")
+    assert _schema(target) == _schema_of_alembic(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, "by-alembic.db"])
+
+
+def test_a_file_system_without_hard_links_gets_the_database_from_the_migrations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrade(f"sqlite:///{tmp_path / 'warm' / 'first.db'}")  # the process's template exists
+
+    def refuse(*_args: object) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(migrate.os, "link", refuse)
+    made = tmp_path / "db" / "journeys.db"
+    upgrade(f"sqlite:///{made}")
+    assert sorted(p.name for p in made.parent.iterdir()) == ["journeys.db"], "no staged copy left"
+    assert _schema(made) == _schema_of_alembic(tmp_path)
+
+
+def test_a_disk_that_fills_up_mid_copy_leaves_no_half_copy_behind(tmp_path: Path) -> None:
+    """The copy is written under a name of its own; when the write fails (here a file-size
+    limit of 64 KiB, as a full disk or a quota would), that file goes too."""
+    target = tmp_path / "db" / "journeys.db"
+    full_disk = f"""
+import resource, signal
+from journeys.storage.migrate import upgrade
+upgrade({f"sqlite:///{tmp_path / 'warm.db'}"!r})  # the template, made before the limit
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write over the limit fails instead of killing
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+try:
+    upgrade({f"sqlite:///{target}"!r})
+except Exception as exc:
+    print("refused:", type(exc).__name__)
+"""
+    done = subprocess.run([sys.executable, "-c", full_disk], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "refused" in done.stdout, "the database did not fit: upgrade must say so"
+    assert [p.name for p in target.parent.iterdir() if p.name.startswith(".")] == [], "a half copy was left"
+
+
+def test_a_new_database_gets_the_mode_sqlite_itself_gives(tmp_path: Path) -> None:
+    old = os.umask(0o002)
+    try:
+        upgrade(f"sqlite:///{tmp_path / 'copied.db'}")
+        command.upgrade(alembic_config(f"sqlite:///{tmp_path / 'migrated.db'}"), "head")
+    finally:
+        os.umask(old)
+    modes = {name: (tmp_path / name).stat().st_mode & 0o777 for name in ("copied.db", "migrated.db")}
+    assert modes["copied.db"] == modes["migrated.db"], modes
+
+
+def _schema_of_alembic(tmp_path: Path) -> list[tuple[str, str, list[str]]]:
+    migrated = tmp_path / "by-alembic.db"
+    if not migrated.exists():
+        command.upgrade(alembic_config(f"sqlite:///{migrated}"), "head")
+    return _schema(migrated)
 
 
 def _head() -> str:

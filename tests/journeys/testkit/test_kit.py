@@ -156,6 +156,42 @@ async def test_a_journey_stuck_busy_makes_settle_raise_naming_the_workflow(
     assert journey_env.sent_to("kit-kim") == ["welcome"]
 
 
+async def test_settle_with_several_journeys_stuck_keeps_to_its_deadline(
+    journey_env: JourneyEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each stuck journey's query is held for the floor; looked at one after the other,
+    four of them took settle 8 s past a deadline of 0.5 s."""
+    monkeypatch.setattr(kit_module, "SETTLE_DEADLINE", 0.5)
+    deliver = journey_env.outbox.send
+    customers = [f"kit-stuck{i}" for i in range(4)]
+    at_esp: set[str] = set()
+    all_at_esp, release = asyncio.Event(), asyncio.Event()
+
+    async def stuck_esp(email: OutgoingEmail) -> str:
+        at_esp.add(email.to)
+        if len(at_esp) == len(customers):
+            all_at_esp.set()
+        await release.wait()
+        return await deliver(email)
+
+    monkeypatch.setattr(journey_env.outbox, "send", stuck_esp)
+    for customer in customers:
+        await journey_env.customer(customer)
+        await journey_env.emit("user.signed_up", customer=customer, settle=False)
+    try:
+        await asyncio.wait_for(all_at_esp.wait(), timeout=20)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError, match="did not settle within 0.5s") as raised:
+            await journey_env.settle()
+        took = asyncio.get_running_loop().time() - started
+    finally:
+        release.set()
+    assert all(f"journey:welcome:{c}: busy" in str(raised.value) for c in customers), raised.value
+    assert took < 0.5 + 2 * kit_module.QUERY_FLOOR_S, f"settle took {took:.1f} s"
+    await journey_env.settle()
+    assert [journey_env.sent_to(c) for c in customers] == [["welcome"]] * 4
+
+
 # ----- settings ----------------------------------------------------------------------------
 
 
