@@ -33,10 +33,15 @@ def upgrade(database_url: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not url.query and _create_at_head(path):
             return
-    command.upgrade(alembic_config(database_url), "head")
+    with _alembic_lock:
+        command.upgrade(alembic_config(database_url), "head")
 
 
-_template_lock = threading.Lock()
+# Alembic keeps the running migration's context in module globals, so two threads of one
+# process migrating at once (two databases, or the losers of a race for one new file)
+# broke each other (KeyError: 'config'); one at a time, then.
+_alembic_lock = threading.RLock()
+_template_lock = _alembic_lock
 _template: bytes | None = None  # a new SQLite database at head, migrated once per process
 
 

@@ -69,6 +69,19 @@ def test_processes_creating_one_new_database_at_once_leave_it_whole(tmp_path: Pa
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
 
 
+def test_threads_migrating_at_once_all_succeed(tmp_path: Path) -> None:
+    """Threads of one process creating one new database, and others migrating databases of
+    their own: alembic's module-level context made the losers fail (KeyError: 'config')."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    urls = [f"sqlite:///{tmp_path / 'one.db'}"] * 6 + [f"sqlite:///{tmp_path / f'own{i}.db'}?timeout=30" for i in range(3)]
+    with ThreadPoolExecutor(len(urls)) as pool:
+        list(pool.map(upgrade, urls))  # re-raises the first failure
+    for name in ("one.db", "own0.db", "own1.db", "own2.db"):
+        with sqlite3.connect(tmp_path / name) as connection:
+            assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)], name
+
+
 def test_a_database_deleted_after_a_crash_comes_back_empty_not_from_its_old_log(tmp_path: Path) -> None:
     """A process killed with rows still in its write-ahead log, then `rm journeys.db` to
     start afresh (the -wal and -shm stay): the next start makes an empty, whole database.
