@@ -10,12 +10,14 @@ accepted, so the client (or its SDK) sends again later, and nothing is half done
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio.service import RPCError, RPCStatusCode
@@ -23,6 +25,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.guard import path_pattern
 
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+# nginx's code for "the client closed the request": nobody reads it, the metrics count it.
+CLIENT_CLOSED_REQUEST = 499
+
+log = logging.getLogger("journeys.api")
 
 
 def validation_details(errors: Any) -> list[dict[str, Any]]:
@@ -117,6 +123,13 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     return sorted(methods)
 
 
+async def _client_went_away(request: Request, exc: Exception) -> Response:
+    # The client left before its body was all there: nothing was read far enough to be
+    # stored, and it is no server error (a flaky phone connection must not page anyone).
+    log.info("client went away before its request body was complete: %s %s", request.method, request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 
@@ -128,3 +141,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DataError, _database_refused_a_value)
     app.add_exception_handler(RPCError, _temporal_rpc_failed)
     app.add_exception_handler(RuntimeError, _temporal_unreachable)
+    app.add_exception_handler(ClientDisconnect, _client_went_away)

@@ -79,3 +79,29 @@ async def test_the_limits_are_in_the_openapi_document(api_app: FastAPI) -> None:
     paths = api_app.openapi()["paths"]
     assert paths["/v1/events"]["post"]["x-max-body-bytes"] == 16 * 1024 * 1024
     assert paths["/v1/batch"]["post"]["x-max-body-bytes"] == 500 * 1024
+
+
+async def test_a_client_gone_mid_body_is_no_server_error_and_stores_nothing(api_app: FastAPI, api: Any) -> None:
+    """A phone that loses its connection halfway through a batch: counted as 499 (client
+    closed request), not as a 500 with a traceback, and none of its events stored."""
+    batch = b'{"events": [' + b",".join(b'{"id": "gone-%d", "type": "user.signed_up", "customer_id": "c"}' % i for i in range(50)) + b"]}"
+    parts = [{"type": "http.request", "body": batch[: len(batch) // 2], "more_body": True}, {"type": "http.disconnect"}]
+
+    async def receive() -> dict[str, Any]:
+        return parts.pop(0) if parts else {"type": "http.disconnect"}
+
+    statuses: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    headers = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {API_KEY}".encode())]
+    scope = {"type": "http", "method": "POST", "path": "/v1/events", "raw_path": b"/v1/events", "query_string": b"", "headers": headers,
+             "http_version": "1.1", "scheme": "http", "server": ("test", 80), "client": ("127.0.0.1", 1), "root_path": ""}
+    await api_app(scope, receive, send)  # raised ClientDisconnect out of the app before
+    assert statuses == [499]
+    metrics = (await api.get("/metrics")).text
+    assert 'route="/v1/events",status="499"} 1.0' in metrics and 'route="/v1/events",status="500"' not in metrics
+    again = await api.post("/v1/events", content=batch, headers={"content-type": "application/json"})
+    assert again.status_code == 202 and again.json()["accepted"] == 50, "nothing of the broken request was stored"
