@@ -29,7 +29,6 @@ from temporalio.client import Client
 from bench.own_process import print_and_exit
 
 
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -247,7 +246,6 @@ async def bare_breakdown(count: int = 1000) -> dict[str, float]:
     finally:
         await env.shutdown()
     return figures
-
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ def upgrade(database_url: str) -> None:
 # process migrating at once (two databases, or the losers of a race for one new file)
 # broke each other (KeyError: 'config'); one at a time, then.
 _alembic_lock = threading.RLock()
-_template_lock = _alembic_lock
 _template: bytes | None = None  # a new SQLite database at head, migrated once per process
 
 
@@ -60,7 +59,7 @@ def _create_at_head(path: Path) -> bool:
     if path.exists() or any(path.with_name(path.name + suffix).exists() for suffix in _SIDECARS):
         return False
     global _template
-    with _template_lock:
+    with _alembic_lock:  # the template is made by the migrations too
         if _template is None:
             with tempfile.TemporaryDirectory(prefix="journeys-migrate-") as scratch:
                 made = Path(scratch) / "head.db"
@@ -74,10 +73,10 @@ def _create_at_head(path: Path) -> bool:
         with os.fdopen(descriptor, "wb") as out:
             out.write(_template)
         os.link(staged, path)  # atomic and never over a file another process made meanwhile
-    except FileExistsError:
-        return False  # that process's database: migrate it the usual way (a no-op at head)
     except OSError:
-        return False  # a full disk, a file system without hard links: the migrations make it
+        # Another process's database (FileExistsError: migrated the usual way, a no-op at
+        # head), a full disk, a file system without hard links: the migrations make it.
+        return False
     finally:
         staged.unlink(missing_ok=True)
     return True
